@@ -1,0 +1,184 @@
+"""One exception tree for recarchive, split by what the caller should do.
+
+::
+
+    ArchiverError
+     ├── RetryableError            try again later; the recording is not lost
+     │    ├── RateLimited          429: wait ``retry_after`` seconds
+     │    ├── Unavailable          5xx, connection refused, timeouts
+     │    ├── Interrupted          body cut short / Content-Length mismatch
+     │    └── LinkExpired          410 / 403 / an expired-link page: resolve the link again
+     ├── PermanentError            trying again will not help: park the recording
+     │    ├── NotMedia             HTML, JSON, text or an empty body instead of media
+     │    ├── CorruptMedia         bytes that do not decode
+     │    ├── NoRecording          the vendor has no recording for this call
+     │    ├── ChecksumMismatch     bytes differ from what the vendor announced
+     │    ├── UnsafeURL            a media URL (or redirect) to a host the account does not allow
+     │    ├── TooLarge             a body or header beyond our bounds
+     │    └── AccountError         the whole account's pass must stop (auth, malformed page)
+     │         ├── AuthError
+     │         └── BadVendorData
+     ├── NotReady                  the vendor is still processing: re-check on a later pass
+     ├── StorageError              storage refused or failed an operation
+     │    ├── ObjectExists         the key is taken: we never overwrite
+     │    └── StorageUnavailable   unreachable / access denied (exit 3)
+     └── ConfigError               configuration or usage mistake (exit 2)
+
+Foreign exceptions (httpx, botocore) are translated once, at the boundary that meets them
+(``providers/_http.py``, ``worker/download.py``, ``storage/s3.py``); nothing above catches them.
+Messages never carry a token or a signed-URL query: build them from ``redact_url`` output.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccountError",
+    "ArchiverError",
+    "AuthError",
+    "BadVendorData",
+    "ChecksumMismatch",
+    "ConfigError",
+    "CorruptMedia",
+    "Interrupted",
+    "LinkExpired",
+    "NoRecording",
+    "NotMedia",
+    "NotReady",
+    "ObjectExists",
+    "PermanentError",
+    "RateLimited",
+    "RetryableError",
+    "StorageError",
+    "StorageUnavailable",
+    "TooLarge",
+    "Unavailable",
+    "UnsafeURL",
+]
+
+
+class ArchiverError(Exception):
+    """Base of every error recarchive raises on purpose.
+
+    ``reason`` is a short stable slug (it lands in parked records, metrics labels and JSON output);
+    ``recording_id`` names the recording concerned, when there is one.
+    """
+
+    reason = "error"
+
+    def __init__(self, message: str, *, recording_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.recording_id = recording_id
+
+    def __str__(self) -> str:
+        if self.recording_id:
+            return f"{self.message} (recording {self.recording_id})"
+        return self.message
+
+
+class RetryableError(ArchiverError):
+    """A transient failure: the same request may succeed later."""
+
+    reason = "retryable"
+
+
+class RateLimited(RetryableError):
+    """The vendor answered 429; ``retry_after`` is how long it asked us to wait, in seconds."""
+
+    reason = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, recording_id: str | None = None
+    ) -> None:
+        super().__init__(message, recording_id=recording_id)
+        self.retry_after = retry_after
+
+
+class Unavailable(RetryableError):
+    reason = "unavailable"
+
+
+class Interrupted(RetryableError):
+    """The body stopped before its announced end; ``received`` bytes are good and can be resumed."""
+
+    reason = "interrupted"
+
+    def __init__(self, message: str, *, received: int = 0, recording_id: str | None = None) -> None:
+        super().__init__(message, recording_id=recording_id)
+        self.received = received
+
+
+class LinkExpired(RetryableError):
+    reason = "link_expired"
+
+
+class PermanentError(ArchiverError):
+    """Retrying the same thing will not help: the recording is parked with this reason."""
+
+    reason = "permanent"
+
+
+class NotMedia(PermanentError):
+    reason = "not_media"
+
+
+class CorruptMedia(PermanentError):
+    reason = "corrupt_media"
+
+
+class NoRecording(PermanentError):
+    reason = "no_recording"
+
+
+class ChecksumMismatch(PermanentError):
+    reason = "checksum_mismatch"
+
+
+class UnsafeURL(PermanentError):
+    reason = "unsafe_url"
+
+
+class TooLarge(PermanentError):
+    reason = "too_large"
+
+
+class AccountError(PermanentError):
+    """The account's whole pass stops (other accounts go on); the watermark does not move."""
+
+    reason = "account_error"
+
+
+class AuthError(AccountError):
+    reason = "auth_failed"
+
+
+class BadVendorData(AccountError):
+    reason = "bad_vendor_data"
+
+
+class NotReady(ArchiverError):
+    """The vendor has not finished the recording; not a failure, re-checked on a later pass."""
+
+    reason = "not_ready"
+
+
+class StorageError(ArchiverError):
+    reason = "storage_error"
+
+
+class ObjectExists(StorageError):
+    """The key already holds an object; recarchive never overwrites a stored object."""
+
+    reason = "object_exists"
+
+
+class StorageUnavailable(StorageError):
+    """Storage cannot be reached or refuses our credentials: the run stops with exit 3."""
+
+    reason = "storage_unavailable"
+
+
+class ConfigError(ArchiverError):
+    """A configuration or usage mistake; the message is one line naming the bad key (exit 2)."""
+
+    reason = "config_error"

@@ -1,0 +1,101 @@
+"""Keeping secrets out of everything we print, log or store.
+
+Signed media URLs carry their authority in the query string (``secret=…&expires=…``), Convoso puts
+``auth_token`` there too: so a URL is only ever shown without its query. Vendor records are scrubbed
+of URL queries and of secret-looking keys before they are stored in ``metadata.json``. A process-wide
+registry of known secrets (the configured tokens) backs a logging filter that masks them wherever
+they might still slip through.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "SecretFilter",
+    "mask_secrets",
+    "redact_url",
+    "register_secret",
+    "scrub_record",
+]
+
+_MASK = "***"
+_SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|signature|sig|auth|credential)", re.I)
+_URL_IN_TEXT = re.compile(r"(?i)\b((?:https?|ftp|file)://[^\s\"'<>?#]*)(\?[^\s\"'<>#]*)")
+_QUERY_SECRET = re.compile(
+    r"(?i)((?:auth_token|token|secret|signature|sig|access|key|x-amz-signature|x-amz-credential)=)[^&\s\"']+"
+)
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that ``mask_secrets`` and the log filter hide it everywhere."""
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def mask_secrets(text: str) -> str:
+    """Hide every registered secret and every URL query string in ``text``."""
+    text = _URL_IN_TEXT.sub(lambda m: m.group(1) + "?" + _MASK, text)
+    text = _QUERY_SECRET.sub(lambda m: m.group(1) + _MASK, text)
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, _MASK)
+    return text
+
+
+def redact_url(url: str) -> str:
+    """The URL without query, fragment or user info: safe to log, store and show."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    if ":" in host and not host.startswith("["):
+        netloc = f"[{host}]" + (f":{parts.port}" if parts.port else "")
+    query = _MASK if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def scrub_record(value: Any) -> Any:
+    """A copy of a vendor record safe to store: URL queries removed, secret-named keys dropped."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and _SECRET_KEY.search(key) and isinstance(item, str | int | float):
+                continue
+            out[str(key)] = scrub_record(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [scrub_record(item) for item in value]
+    if isinstance(value, str):
+        if "://" in value and "?" in value:
+            return redact_url(value) if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", value) else mask_secrets(value)
+        return mask_secrets(value) if _secrets else value
+    return value
+
+
+class SecretFilter(logging.Filter):
+    """A logging filter that rewrites every record's message through ``mask_secrets``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        record.msg = mask_secrets(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = mask_secrets(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
