@@ -61,6 +61,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def _is_media_type(value: str | None) -> bool:
+    kind = (value or "").split(";", 1)[0].strip().lower()
+    return kind.startswith(("audio/", "video/")) or kind == "application/octet-stream"
+
+
 class VendorClient:
     """An account's view of its vendor API.
 
@@ -137,8 +142,15 @@ class VendorClient:
         overrides: Mapping[int, Action] | None = None,
         recording_id: str | None = None,
         follow_redirects: bool = False,
+        media_ok: bool = False,
     ) -> httpx.Response:
-        """Send one request (with retries) and return the successful, fully read response."""
+        """Send one request (with retries) and return the successful, fully read response.
+
+        ``media_ok``: a successful answer whose ``Content-Type`` is media (``audio/*``, ``video/*``,
+        ``application/octet-stream``) comes back with its body unread (empty ``content``): the caller
+        only learns that the URL serves the bytes, which the downloader then streams (a Salesloft
+        recording ``_href``). Without it such a body is read like any other, within ``MAX_JSON_BYTES``.
+        """
         query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
         headers: dict[str, str] = {"Accept": "application/json"}
         if self.is_api_host(url):
@@ -151,7 +163,7 @@ class VendorClient:
             with self._calls_lock:
                 self._calls += 1
             try:
-                response = self._send(method, url, query, headers, follow_redirects)
+                response = self._send(method, url, query, headers, follow_redirects, media_ok=media_ok)
             except httpx.TimeoutException as exc:
                 last_error = Unavailable(f"{shown}: timed out", recording_id=recording_id)
                 log.debug("vendor call timed out: %s (%s)", shown, type(exc).__name__)
@@ -185,9 +197,13 @@ class VendorClient:
         raise last_error
 
     def _send(
-        self, method: str, url: str, query: Mapping[str, Any], headers: Mapping[str, str], follow: bool
+        self, method: str, url: str, query: Mapping[str, Any], headers: Mapping[str, str], follow: bool,
+        *, media_ok: bool = False,
     ) -> httpx.Response:
         with self.http.stream(method, url, params=query, headers=headers, follow_redirects=follow) as response:
+            if media_ok and response.is_success and _is_media_type(response.headers.get("Content-Type")):
+                response._content = b""
+                return response
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
                 raise TooLarge(f"{redact_url(url)}: a {int(declared)} byte API response is beyond our bound")

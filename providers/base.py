@@ -100,6 +100,13 @@ class Provider(Protocol):
     max_page_size: ClassVar[int]
     #: whether the listing is sorted by ``listed_at``; decides how a crash mid-scan resumes
     listing_sorted: ClassVar[bool]
+    #: requests per second when the account sets no ``rate_limit`` (PROVIDERS.md: 5/s unless known)
+    default_rate_limit: ClassVar[float]
+
+    @classmethod
+    def client_auth(cls, account: AccountSettings) -> tuple[dict[str, str], dict[str, str]]:
+        """(headers, query params) that authenticate API calls; sent to the API host only."""
+        ...
 
     def __init__(self, account: AccountSettings, client: VendorClient) -> None: ...
 

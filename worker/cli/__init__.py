@@ -1,0 +1,28 @@
+"""The ``recarchive`` command line (CONTRACT §1). One module per command."""
+
+from __future__ import annotations
+
+import click
+
+from worker import __version__
+from worker.cli.demo import demo
+from worker.cli.rearchive import rearchive
+from worker.cli.run import run
+from worker.cli.simulate import simulate
+from worker.cli.status import status
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="recarchive")
+def cli() -> None:
+    """recarchive: archive call recordings, unaltered and provable, to S3-compatible storage."""
+
+
+for command in (run, rearchive, status, demo, simulate):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="recarchive")

@@ -1,0 +1,93 @@
+"""What every command shares: loading config, exit codes, error reporting, timestamps."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+
+from config import Settings, load_settings
+from config.units import parse_timestamp
+from worker.errors import ConfigError, StorageError, StorageUnavailable
+from worker.logs import setup_logging
+from worker.redact import mask_secrets
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_STORAGE",
+    "config_option",
+    "emit_json",
+    "guarded",
+    "load",
+    "pick_accounts",
+    "timestamp",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_STORAGE = 0, 1, 2, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), default=None,
+    help="Config file (default: $RECARCHIVE_CONFIG, then ./recarchive.toml).",
+)
+
+
+def guarded(func: F) -> F:
+    """Turn our errors into the contract's exit codes with one clear line, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(str(exc) if str(exc).startswith("config error") else f"config error: {exc}", EXIT_CONFIG)
+        except StorageUnavailable as exc:
+            _fail(f"storage unavailable: {exc}", EXIT_STORAGE)
+        except StorageError as exc:
+            _fail(f"storage error: {exc}", EXIT_STORAGE)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"recarchive: {mask_secrets(message)}", err=True)
+    sys.exit(code)
+
+
+def load(config_file: str | None, *, verbose: int = 0) -> Settings:
+    setup_logging(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    return load_settings(config_file)
+
+
+def pick_accounts(settings: Settings, names: tuple[str, ...] | list[str]) -> list[Any]:
+    if not names:
+        return list(settings.accounts)
+    known = {a.name: a for a in settings.accounts}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ConfigError(f"--account: no account named {missing[0]!r} in the config")
+    return [known[n] for n in names]
+
+
+def timestamp(_ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def emit_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
