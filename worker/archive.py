@@ -15,6 +15,7 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -59,7 +60,7 @@ from worker.redact import mask_secrets
 from worker.sniff import CONTENT_TYPES, Sniffed, sniff
 from worker.state import ParkedRecord
 
-__all__ = ["ArchiveResult", "Outcome", "archive_recording"]
+__all__ = ["ArchiveResult", "Outcome", "Staged", "archive_recording", "commit_staged"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Outcome(StrEnum):
     NO_RECORDING = "no_recording"
     DELETED = "deleted"
     PARKED = "parked"
+    STAGED = "staged"  # original stored, commit left to a later task (daemon with renditions)
 
 
 @dataclass
@@ -87,6 +89,7 @@ class ArchiveResult:
     seconds: float = 0.0
     listed_at: datetime | None = None
     started_at: datetime | None = None
+    staged: Staged | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,13 +115,15 @@ _READINESS_OUTCOME = {
 
 
 def archive_recording(
-    ctx: ArchiveContext, account: AccountSettings, recording: Recording, *, force: bool = False
+    ctx: ArchiveContext, account: AccountSettings, recording: Recording, *, force: bool = False,
+    commit: bool = True,
 ) -> ArchiveResult:
     """Archive one recording; never raises for a recording-level failure (it is parked instead).
 
     Raises only what must stop more than this recording: ``AccountError`` (the account's pass),
     ``StorageUnavailable`` (the run), and — when ``ctx.retry.park_on_exhaustion`` is off, as in the
-    daemon — ``RetryableError`` so that the task queue retries later.
+    daemon — ``RetryableError`` so that the task queue retries later. With ``commit=False`` a newly
+    stored original is returned as ``Outcome.STAGED`` with ``result.staged`` for ``commit_staged``.
     """
     started = time.monotonic()
     result = ArchiveResult(account.name, account.provider, recording.recording_id, Outcome.ARCHIVED,
@@ -133,7 +138,7 @@ def archive_recording(
         if committed is not None and not force:
             result.outcome = Outcome.UNCHANGED
             return result
-        _archive(ctx, handle, recording, prefix, committed, result)
+        _archive(ctx, handle, recording, prefix, committed, result, commit)
     except NotReady:
         result.outcome = Outcome.NOT_READY
     except NoRecording as exc:
@@ -177,58 +182,148 @@ def _park(ctx: ArchiveContext, account: AccountSettings, recording: Recording, e
     ctx.emit("parked", account, recording, exc)
 
 
+@dataclass
+class Staged:
+    """A recording whose original is stored and verified but not yet committed.
+
+    The daemon passes this (as ``as_dict``) from the download task to the transcode task, which
+    adds the rendition and writes ``metadata.json``; ``recarchive run`` commits at once.
+    """
+
+    prefix: str
+    original: StoredObject
+    media: dict[str, Any] | None
+    extra: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prefix": self.prefix, "original": self.original.as_dict(), "media": self.media,
+                "extra": self.extra}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Staged:
+        return cls(prefix=str(data["prefix"]), original=StoredObject(**data["original"]),
+                   media=data.get("media"), extra=dict(data.get("extra") or {}))
+
+
 def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
-             committed: dict[str, Any] | None, result: ArchiveResult) -> None:
-    account = handle.account
+             committed: dict[str, Any] | None, result: ArchiveResult, commit: bool) -> None:
     with ctx.workdir.temp_file(".media") as path:
-        download = _download(ctx, handle, recording, path)
-        try:
-            media, integrity = _inspect(ctx, path, download, recording)
-        except CorruptMedia:
-            log.info("%s/%s does not decode; downloading once more", account.name, recording.recording_id)
-            download = _download(ctx, handle, recording, path)
-            media, integrity = _inspect(ctx, path, download, recording)
-        ext = _extension(download.sniffed, media)
-        extra: dict[str, Any] = {}
-        if committed is not None:
-            revision, known = _revisions(ctx, prefix, committed)
-            if download.sha256 in known:
-                result.outcome = Outcome.UNCHANGED
-                return
-            prefix = f"{prefix}r{revision}/"
-            extra = {"revision": revision, "supersedes": ctx.storage.full_key(metadata_key(_base(prefix)))}
-            result.outcome = Outcome.REVISION
-        user_meta = s3_user_metadata(sha256=download.sha256, provider=account.provider,
-                                     account=account.name, recording_id=recording.recording_id)
-        original = _store_original(ctx, prefix + f"original.{ext}", path, download, CONTENT_TYPES[ext], user_meta)
-        objects = [original]
-        renditions_failed = _rendition(ctx, path, prefix, account, recording, objects)
-        if integrity:
-            extra["integrity"] = integrity
-        if renditions_failed:
-            extra["renditions_failed"] = renditions_failed
-        if ctx.settings.retention is not None:
-            extra["retention"] = {"mode": ctx.settings.retention.mode,
-                                  "retain_until": ctx.settings.retention.retain_until().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                  "legal_hold": ctx.settings.retention.legal_hold}
-        document = build_metadata(
-            provider=account.provider, account=account.name, recording_id=recording.recording_id,
-            started_at=recording.started_at, vendor_duration_seconds=recording.vendor_duration_seconds,
-            media=media, objects=objects, source=recording.source, archived_at=datetime.now(UTC),
-            version=__version__, extra=extra,
-        )
-        meta_key = metadata_key(prefix)
-        try:
-            ctx.storage.put_bytes(meta_key, dump_metadata(document), content_type="application/json",
-                                  metadata=user_meta)
-        except ObjectExists:
-            # another worker committed the same recording first: theirs stands, ours is a no-op
-            result.outcome = Outcome.UNCHANGED
+        staged = _stage(ctx, handle, recording, prefix, committed, result, path)
+        if staged is None:
             return
-        keys = [obj.key for obj in objects] + [ctx.storage.full_key(meta_key)]
-        _apply_retention(ctx, [o for o in _relative_keys(prefix, objects)] + [meta_key])
-        result.bytes = download.size
-        result.keys = keys
+        if not commit:
+            result.outcome = Outcome.STAGED
+            result.staged = staged
+            result.bytes = staged.original.size
+            return
+        _commit(ctx, handle.account, recording, staged, path, result)
+
+
+def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
+           committed: dict[str, Any] | None, result: ArchiveResult, path: Path) -> Staged | None:
+    """Download, verify and store the original; None when the bytes are already archived."""
+    account = handle.account
+    download = _download(ctx, handle, recording, path)
+    try:
+        media, integrity = _inspect(ctx, path, download, recording)
+    except CorruptMedia:
+        log.info("%s/%s does not decode; downloading once more", account.name, recording.recording_id)
+        download = _download(ctx, handle, recording, path)
+        media, integrity = _inspect(ctx, path, download, recording)
+    ext = _extension(download.sniffed, media)
+    extra: dict[str, Any] = {}
+    if committed is not None:
+        revision, known = _revisions(ctx, prefix, committed)
+        if download.sha256 in known:
+            result.outcome = Outcome.UNCHANGED
+            return None
+        prefix = f"{prefix}r{revision}/"
+        extra = {"revision": revision, "supersedes": ctx.storage.full_key(metadata_key(_base(prefix)))}
+        result.outcome = Outcome.REVISION
+    if integrity:
+        extra["integrity"] = integrity
+    user_meta = _user_meta(account, recording, download.sha256)
+    original = _store_original(ctx, prefix + f"original.{ext}", path, download, CONTENT_TYPES[ext], user_meta)
+    return Staged(prefix, original, media, extra)
+
+
+def _user_meta(account: AccountSettings, recording: Recording, sha256: str) -> dict[str, str]:
+    return s3_user_metadata(sha256=sha256, provider=account.provider, account=account.name,
+                            recording_id=recording.recording_id)
+
+
+def commit_staged(ctx: ArchiveContext, account: AccountSettings, recording: Recording, staged: Staged,
+                  *, source: Path | None = None) -> ArchiveResult:
+    """Finish a staged recording: rendition (from ``source`` or the stored original), then the commit.
+
+    Errors are handled as in ``archive_recording``: recording-level failures are parked.
+    """
+    started = time.monotonic()
+    result = ArchiveResult(account.name, account.provider, recording.recording_id, Outcome.ARCHIVED,
+                           listed_at=recording.listed_at, started_at=recording.started_at)
+    if staged.extra.get("revision"):
+        result.outcome = Outcome.REVISION
+    try:
+        if source is not None:
+            _commit(ctx, account, recording, staged, source, result)
+        else:
+            with ctx.workdir.temp_file(".media", expected_size=staged.original.size) as path:
+                _fetch_stored(ctx, staged, path)
+                _commit(ctx, account, recording, staged, path, result)
+    except (AccountError, StorageUnavailable):
+        raise
+    except RetryableError as exc:
+        if not ctx.retry.park_on_exhaustion:
+            raise
+        _park(ctx, account, recording, exc, result)
+    except ArchiverError as exc:
+        _park(ctx, account, recording, exc, result)
+    finally:
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def _fetch_stored(ctx: ArchiveContext, staged: Staged, path: Path) -> None:
+    """Copy the stored original back into the work dir, checking it is still the bytes we staged."""
+    relative = staged.prefix + staged.original.key.rsplit("/", 1)[-1]
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        for chunk in ctx.storage.iter_bytes(relative):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != staged.original.sha256:
+        raise ChecksumMismatch(f"stored original {relative} no longer matches its SHA-256")
+
+
+def _commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording, staged: Staged, path: Path,
+            result: ArchiveResult) -> None:
+    prefix = staged.prefix
+    objects = [staged.original]
+    extra = dict(staged.extra)
+    renditions_failed = _rendition(ctx, path, prefix, account, recording, objects)
+    if renditions_failed:
+        extra["renditions_failed"] = renditions_failed
+    if ctx.settings.retention is not None:
+        extra["retention"] = {"mode": ctx.settings.retention.mode,
+                              "retain_until": ctx.settings.retention.retain_until().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              "legal_hold": ctx.settings.retention.legal_hold}
+    document = build_metadata(
+        provider=account.provider, account=account.name, recording_id=recording.recording_id,
+        started_at=recording.started_at, vendor_duration_seconds=recording.vendor_duration_seconds,
+        media=staged.media, objects=objects, source=recording.source, archived_at=datetime.now(UTC),
+        version=__version__, extra=extra,
+    )
+    meta_key = metadata_key(prefix)
+    try:
+        ctx.storage.put_bytes(meta_key, dump_metadata(document), content_type="application/json",
+                              metadata=_user_meta(account, recording, staged.original.sha256))
+    except ObjectExists:
+        # another worker committed the same recording first: theirs stands, ours is a no-op
+        result.outcome = Outcome.UNCHANGED
+        return
+    _apply_retention(ctx, [*_relative_keys(prefix, objects), meta_key])
+    result.bytes = staged.original.size
+    result.keys = [obj.key for obj in objects] + [ctx.storage.full_key(meta_key)]
     ctx.state.unpark(account.name, recording.recording_id)
     ctx.emit("archived", account, document)
 
