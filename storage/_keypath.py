@@ -70,7 +70,7 @@ def covers(existing: Retention | None, wanted: Retention) -> bool:
     """
     if existing is None:
         return False
-    strong_enough = existing.mode == wanted.mode or existing.mode == "COMPLIANCE"
+    strong_enough = existing.mode in (wanted.mode, "COMPLIANCE")
     return strong_enough and existing.retain_until >= whole_seconds(wanted.retain_until) - timedelta(
         seconds=1
     )

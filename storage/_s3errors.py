@@ -11,10 +11,12 @@ from __future__ import annotations
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    HTTPClientError,
+    ConnectionClosedError,
     NoCredentialsError,
     PartialCredentialsError,
+    ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from worker.errors import ObjectExists, StorageError, StorageUnavailable
 from worker.redact import mask_secrets
@@ -66,7 +68,9 @@ def translate(exc: BaseException, *, action: str, where: str, endpoint: str) -> 
         return exc
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return StorageUnavailable(f"no usable AWS credentials for {where} (standard AWS chain): {action}")
-    if isinstance(exc, HTTPClientError):
+    # refused, unresolvable, TLS failure, connect/read timeouts that outlived the retries; a body cut
+    # mid-read (ResponseStreamingError) is a plain StorageError: the store itself answers
+    if isinstance(exc, BotoConnectionError | ReadTimeoutError | ConnectionClosedError):
         return StorageUnavailable(f"cannot reach S3 endpoint {endpoint} to {action} {where}: "
                                   f"{type(exc).__name__}")
     if isinstance(exc, ClientError):

@@ -416,10 +416,15 @@ def _inspect(ctx: ArchiveContext, path: Path, download: _Download,
         raise CorruptMedia(f"the {download.sniffed.ext} body does not decode: {report.message or 'no audio'}",
                            recording_id=recording.recording_id)
     integrity: dict[str, Any] = {"decode": report.as_metadata()}
-    flag = media_tools.duration_flag(info.duration_seconds, recording.vendor_duration_seconds,
-                                     ctx.settings.transcode.duration_tolerance)
+    # a cut MP3 still claims its full length in its header: what decoded is the evidence
+    tolerance = ctx.settings.transcode.duration_tolerance
+    measured = report.decoded_seconds if report.decoded_seconds is not None else info.duration_seconds
+    flag = media_tools.duration_flag(measured, recording.vendor_duration_seconds, tolerance)
     if flag is not None:
         integrity["duration_mismatch"] = flag
+    header_flag = media_tools.duration_flag(report.decoded_seconds, info.duration_seconds, tolerance)
+    if header_flag is not None:
+        integrity["header_duration_mismatch"] = header_flag
     if not report.ok:
         integrity["decode_errors"] = True
     return info.as_metadata(), integrity

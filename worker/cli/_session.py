@@ -20,7 +20,7 @@ def session(settings: Settings, *, concurrency: int = 4, check_media: bool = Tru
     if check_media:
         from worker.media import ensure_ffmpeg
 
-        ensure_ffmpeg()
+        ensure_ffmpeg(settings.transcode.rendition)
     ctx = build_context(settings, concurrency=concurrency, check_media=check_media, **options)
     try:
         ctx.storage.check(need_object_lock=settings.retention is not None)
