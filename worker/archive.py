@@ -90,12 +90,14 @@ class ArchiveResult:
     listed_at: datetime | None = None
     started_at: datetime | None = None
     staged: Staged | None = None
+    #: integrity findings worth an operator's look (e.g. "duration_mismatch"); archived all the same
+    flags: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "account": self.account, "provider": self.provider, "recording_id": self.recording_id,
             "outcome": str(self.outcome), "reason": self.reason, "message": self.message,
-            "bytes": self.bytes, "keys": self.keys, "seconds": round(self.seconds, 3),
+            "bytes": self.bytes, "keys": self.keys, "seconds": round(self.seconds, 3), "flags": self.flags,
         }
 
 
@@ -323,6 +325,10 @@ def _commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording,
         return
     _apply_retention(ctx, [*_relative_keys(prefix, objects), meta_key])
     result.bytes = staged.original.size
+    integrity = extra.get("integrity") or {}
+    result.flags = sorted(k for k in integrity if k.endswith("mismatch") or k == "decode_errors")
+    if renditions_failed:
+        result.flags.append("rendition_failed")
     result.keys = [obj.key for obj in objects] + [ctx.storage.full_key(meta_key)]
     ctx.state.unpark(account.name, recording.recording_id)
     ctx.emit("archived", account, document)

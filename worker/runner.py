@@ -213,6 +213,7 @@ def run_pass(
                 "deleted_ids": sorted(r.recording_id for r in acct.results if r.outcome is Outcome.DELETED),
                 "no_recording_ids": sorted(
                     r.recording_id for r in acct.results if r.outcome is Outcome.NO_RECORDING),
+                "flagged": {r.recording_id: r.flags for r in acct.results if r.flags},
             })
     summary.seconds = (datetime.now(UTC) - summary.started_at).total_seconds()
     return summary

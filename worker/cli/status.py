@@ -36,6 +36,10 @@ def account_status(settings: Settings, storage: Storage, name: str) -> dict[str,
             warnings.append(f"backlog: a pending recording's link expires at {pending_expiry}")
     if mark is not None and datetime.now(UTC) - mark > max(settings.schedule.discover_every * 3, timedelta(hours=1)):
         warnings.append(f"watermark is {datetime.now(UTC) - mark} behind (not-ready recordings or failed passes)")
+    flagged = last.get("flagged") or {}
+    if flagged:
+        warnings.append("integrity flags in the last pass: " + ", ".join(
+            f"{rid} ({'/'.join(flags)})" for rid, flags in sorted(flagged.items())[:20]))
     if last.get("error"):
         warnings.append(f"last pass failed: {last['error']}")
     return {
