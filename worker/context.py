@@ -22,6 +22,7 @@ from providers.base import Provider
 from storage import Storage, open_storage
 from worker import __version__
 from worker.mediapolicy import MediaPolicy
+from worker.redact import guard_library_loggers
 from worker.state import StateStore
 from worker.workdir import WorkDir
 
@@ -123,6 +124,7 @@ def _local_limiter(account: AccountSettings, rate: float) -> RateLimiter:
 def make_http_client(concurrency: int = 8) -> httpx.Client:
     """One pooled client for vendor APIs and media; no redirects followed implicitly (each hop is
     checked by ``MediaPolicy``), bounded timeouts so a stalled vendor cannot hang a worker."""
+    guard_library_loggers()
     return httpx.Client(
         timeout=httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=60.0),
         limits=httpx.Limits(max_connections=max(8, concurrency * 3), max_keepalive_connections=max(8, concurrency * 2)),

@@ -37,7 +37,6 @@ __all__ = ["DEFAULT_MAX_BYTES", "Spool", "fetch_into"]
 #: the largest recording we accept (an endless body or a gigantic Content-Length is refused)
 DEFAULT_MAX_BYTES = 64 * 2**30
 MAX_REDIRECTS = 5
-CHUNK = 1024 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
 _EXPIRED = {401, 403, 404, 410}
 
@@ -213,7 +212,8 @@ def _receive(response: httpx.Response, url: str, spool: Spool, max_bytes: int, r
     if expected_end is not None and expected_end > max_bytes:
         raise TooLarge(f"{redact_url(url)}: announces {expected_end} bytes, beyond the {max_bytes} byte bound",
                        recording_id=recording_id)
-    for chunk in response.iter_bytes(CHUNK):
+    # no chunk_size: httpx would hold back a partial chunk, losing what arrived before a cut
+    for chunk in response.iter_bytes():
         spool.write(chunk)
         if spool.size > max_bytes:
             raise TooLarge(f"{redact_url(url)}: body exceeds the {max_bytes} byte bound", recording_id=recording_id)

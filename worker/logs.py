@@ -11,7 +11,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from worker.redact import SecretFilter, mask_secrets
+from worker.redact import SecretFilter, guard_library_loggers, mask_secrets
 
 __all__ = ["JsonFormatter", "setup_logging"]
 
@@ -47,6 +47,7 @@ def setup_logging(level: int = logging.WARNING, *, json_lines: bool | None = Non
     handler.setFormatter(JsonFormatter() if json_lines else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+    guard_library_loggers()
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "botocore", "boto3", "s3transfer", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "SecretFilter",
+    "guard_library_loggers",
     "mask_secrets",
     "redact_url",
     "register_secret",
@@ -79,8 +80,14 @@ def scrub_record(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub_record(item) for item in value]
     if isinstance(value, str):
+        if "?" in value and not any(ch.isspace() for ch in value):
+            path, _, query = value.partition("?")
+            if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", value):
+                return redact_url(value)
+            if "=" in query:  # a relative path with a signed query (Siro's media paths)
+                return f"{path}?{_MASK}"
         if "://" in value and "?" in value:
-            return redact_url(value) if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", value) else mask_secrets(value)
+            return mask_secrets(value)
         return mask_secrets(value) if _secrets else value
     return value
 
@@ -99,3 +106,15 @@ class SecretFilter(logging.Filter):
             record.exc_text = mask_secrets(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+_LIBRARY_LOGGERS = ("httpx", "httpcore", "urllib3", "botocore", "boto3", "s3transfer", "celery", "kombu")
+
+
+def guard_library_loggers() -> None:
+    """Attach ``SecretFilter`` to the loggers of libraries that log full URLs (httpx logs every
+    request line, signed query included, at INFO), so no handler anywhere ever sees one."""
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretFilter) for f in logger.filters):
+            logger.addFilter(SecretFilter())

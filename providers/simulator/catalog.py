@@ -1,0 +1,289 @@
+"""The simulator's state: recordings per vendor, switchable faults, rate budgets and a request log.
+
+Everything here is guarded by one re-entrant lock: the HTTP server is threaded and tests change
+state while a client is paging. Recordings are kept in insertion order; listings sort them by the
+vendor's time field and then by insertion, so ties are stable.
+
+Media faults (``Simulator.set_fault(vendor, id, fault, times=None, **params)``; one per recording,
+``times`` = the first N media requests, None = always):
+
+- ``rate_limit`` 429 + ``Retry-After`` (``retry_after`` s, default 1; ``http_date=True`` for a date)
+- ``cut`` full ``Content-Length`` but the connection closes at absolute byte ``at`` (default size/2);
+  a ``Range`` request starting at or after ``at`` is served whole, so a resuming client succeeds
+- ``html200`` / ``json200`` / ``empty200`` an error page, JSON error or empty body with status 200
+- ``error500``; ``expired`` the vendor's expired-link answer (Convirza 410, Convoso 403 HTML,
+  Salesloft/Envoy/Siro 403 S3 ``AccessDenied``)
+- ``slow`` ``delay`` s (default 0.05) after each ``chunk`` bytes (default 8192)
+- ``wrong_length`` ``Content-Length`` ``extra`` (default 1000) bytes larger than the body
+- ``giant_length`` ``Content-Length: 10**13``; ``endless`` a body that never ends (no length)
+- ``huge_headers`` one ``size``-byte header (default 100 000)
+- ``redirect`` 302 to the same media on the simulator (the second hop is served normally);
+  ``redirect_foreign`` 302 to ``target`` (default ``http://169.254.169.254/latest/meta-data/``)
+- ``foreign_url`` the *API* hands out the media URL on ``target_host`` (default 127.0.0.2, same
+  port); counted per rendering, not per media request. Salesloft: ``on="href"`` moves the
+  Bearer-authenticated ``recording._href`` instead of the media URL.
+
+API faults (``Simulator.set_api_fault(vendor, fault, times=None, **params)``; one per name, names
+combine; ``endpoint="list"|"item"`` limits the first five to list or single-item calls):
+``rate_limit`` (``retry_after``, ``http_date``), ``error500``, ``auth_fail`` (401 whatever the token),
+``malformed_json`` / ``oversized_json`` (list page ``page``, default 1; the oversized page is a
+streamed 41 MiB JSON body), ``string_numbers`` (numbers quoted where documented as numbers),
+``empty_page_nonzero_total`` (Convirza/Convoso ``total`` ``extra`` (5) too high, so the page after
+the last is empty with total > 0), ``duplicates_across_pages`` (each page after the first starts
+with the previous page's last item), ``insert_during_paging`` (after page 1, ``count`` (1) new
+recordings of ``kind``/``seconds`` sort right after its first item, shifting offsets),
+``convoso_lead_404`` (``/v1/lead/get-recordings`` answers 404; ``/v1/leads/…`` still works).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "API_FAULTS",
+    "MEDIA_FAULTS",
+    "STATES",
+    "VENDORS",
+    "Catalog",
+    "FaultSpec",
+    "RateBudget",
+    "SimOptions",
+    "SimRecording",
+    "SimRequest",
+]
+
+VENDORS = ("convirza", "convoso", "envoy", "salesloft", "siro")
+STATES = ("ready", "not_ready", "no_recording", "deleted")
+MEDIA_FAULTS = frozenset({
+    "rate_limit", "cut", "html200", "json200", "empty200", "error500", "slow", "expired",
+    "wrong_length", "redirect", "redirect_foreign", "foreign_url", "giant_length", "endless",
+    "huge_headers",
+})
+API_FAULTS = frozenset({
+    "rate_limit", "error500", "malformed_json", "oversized_json", "auth_fail",
+    "empty_page_nonzero_total", "string_numbers", "duplicates_across_pages", "insert_during_paging",
+    "convoso_lead_404",
+})
+_SIRO_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@dataclass(eq=False)
+class SimRecording:
+    """One recording at a vendor. ``ext``/``kind`` is what the bytes are (wav/mp3/m4a/mp4), which is
+    what an archiver must store them as, whatever the vendor's URL or content type claims."""
+
+    id: str
+    vendor: str
+    started_at: datetime
+    created_at: datetime
+    kind: str
+    seconds: float
+    state: str
+    lead_id: str | None
+    data: bytes
+    vendor_duration_seconds: float
+    #: vendor wording for a non-ready state (envoy "processing"/"pending"/"failed", siro "error")
+    detail: str | None = None
+    #: salesloft: how ``recording._href`` answers: "json" | "redirect" | "bytes"
+    delivery: str = "json"
+    #: per-vendor fixed facts (convirza recording_id/filename, salesloft recording id, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: siro video recordings: the separate processed-audio file served at ``processedAudioPath``
+    audio: bytes | None = None
+    seq: int = 0
+
+    @property
+    def ext(self) -> str:
+        return self.kind
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == "mp4"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "vendor": self.vendor, "sha256": self.sha256, "size": self.size,
+            "ext": self.ext, "kind": self.kind, "state": self.state, "detail": self.detail,
+            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "seconds": self.seconds, "vendor_duration_seconds": self.vendor_duration_seconds,
+            "lead_id": self.lead_id,
+        }
+
+
+@dataclass
+class FaultSpec:
+    name: str
+    remaining: int | None  # None: always
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SimRequest:
+    time: float  # time.monotonic()
+    vendor: str
+    method: str
+    path: str  # without the query (Convoso's auth_token and signed queries never reach the log)
+    status: int
+    kind: str  # "api" | "media" | "control"
+    recording_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "vendor": self.vendor, "method": self.method, "path": self.path,
+                "status": self.status, "kind": self.kind, "recording_id": self.recording_id}
+
+
+@dataclass
+class RateBudget:
+    """``requests`` per ``per`` seconds per token (sliding window)."""
+
+    requests: int
+    per: float = 1.0
+    retry_after: float | None = None
+    http_date: bool = False
+    hits: dict[str, deque[float]] = field(default_factory=dict)
+
+    def take(self, token: str) -> float | None:
+        """None if the request may proceed, else the seconds until it may."""
+        now = time.monotonic()
+        window = self.hits.setdefault(token, deque())
+        while window and now - window[0] >= self.per:
+            window.popleft()
+        if len(window) < self.requests:
+            window.append(now)
+            return None
+        wait = self.per - (now - window[0])
+        return self.retry_after if self.retry_after is not None else max(wait, 0.0)
+
+
+@dataclass
+class SimOptions:
+    """Vendor behaviours a test may switch (control API: ``POST /_sim/options``)."""
+
+    convoso_timezone: str = "America/New_York"
+    #: the Convoso field table says offset/limit/total are strings; False serves ints (its example)
+    convoso_string_numbers: bool = True
+    #: Salesloft: serve a bare JSON array (the document's example) instead of the data/metadata envelope
+    salesloft_bare_array: bool = False
+    #: Envoy: when set, a request with a different ``X-Organization-ID`` answers 403
+    envoy_organization_id: str | None = None
+    #: Siro: append an S3-style signature query to the relative media paths
+    siro_signed_paths: bool = True
+
+
+class Catalog:
+    def __init__(self, seed: int) -> None:
+        self.lock = threading.RLock()
+        self.seed = seed
+        self._recordings: dict[str, dict[str, SimRecording]] = {vendor: {} for vendor in VENDORS}
+        self._rng = {vendor: random.Random(f"{seed}:{vendor}") for vendor in VENDORS}
+        self._counters = {"convirza": 987000 + seed % 1000 * 10, "convoso": 8100 + seed % 1000 * 10}
+        self._seq = 0
+        self.faults: dict[tuple[str, str], FaultSpec] = {}
+        self.api_faults: dict[str, dict[str, FaultSpec]] = {vendor: {} for vendor in VENDORS}
+        self.budgets: dict[str, RateBudget] = {}
+        self._log: list[SimRequest] = []
+
+    # -- ids ----------------------------------------------------------------------------------------
+    def rng(self, vendor: str) -> random.Random:
+        return self._rng[vendor]
+
+    def new_id(self, vendor: str) -> str:
+        with self.lock:
+            rng = self._rng[vendor]
+            if vendor in self._counters:
+                self._counters[vendor] += rng.randint(1, 40)
+                return str(self._counters[vendor])
+            if vendor == "siro":
+                return "".join(rng.choice(_SIRO_ALPHABET) for _ in range(20))
+            value = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            return f"call_{value}" if vendor == "envoy" else value
+
+    def new_uuid(self, vendor: str) -> str:
+        with self.lock:
+            return str(uuid.UUID(int=self._rng[vendor].getrandbits(128), version=4))
+
+    # -- recordings ---------------------------------------------------------------------------------
+    def put(self, recording: SimRecording) -> None:
+        with self.lock:
+            self._seq += 1
+            recording.seq = self._seq
+            self._recordings[recording.vendor][recording.id] = recording
+
+    def get(self, vendor: str, recording_id: str) -> SimRecording | None:
+        with self.lock:
+            return self._recordings[vendor].get(recording_id)
+
+    def all(self, vendor: str) -> list[SimRecording]:
+        with self.lock:
+            return list(self._recordings[vendor].values())
+
+    def sorted(self, vendor: str, *, by: str = "started_at") -> list[SimRecording]:
+        """Recordings in listing order: ascending by ``by`` (a datetime attribute), then insertion."""
+        with self.lock:
+            items = list(self._recordings[vendor].values())
+        return sorted(items, key=lambda rec: (getattr(rec, by), rec.seq))
+
+    # -- faults -------------------------------------------------------------------------------------
+    def take_fault(self, vendor: str, recording_id: str, names: frozenset[str] | None = None) -> FaultSpec | None:
+        """The recording's fault if one is set (and of ``names``), counting this use against ``times``."""
+        with self.lock:
+            spec = self.faults.get((vendor, recording_id))
+            if spec is None or (names is not None and spec.name not in names):
+                return None
+            self._count(spec, lambda: self.faults.pop((vendor, recording_id), None))
+            return spec
+
+    def take_api_fault(self, vendor: str, name: str, *, page: int | None = None,
+                       endpoint: str | None = None) -> FaultSpec | None:
+        """The vendor's API fault ``name`` if set and it applies to this ``page``/``endpoint``."""
+        with self.lock:
+            spec = self.api_faults[vendor].get(name)
+            if spec is None:
+                return None
+            wanted_page = spec.params.get("page")
+            if wanted_page is not None and page is not None and int(wanted_page) != page:
+                return None
+            if wanted_page is not None and page is None:
+                return None
+            wanted_endpoint = spec.params.get("endpoint")
+            if wanted_endpoint is not None and endpoint is not None and wanted_endpoint != endpoint:
+                return None
+            self._count(spec, lambda: self.api_faults[vendor].pop(name, None))
+            return spec
+
+    @staticmethod
+    def _count(spec: FaultSpec, drop: Any) -> None:
+        if spec.remaining is not None:
+            spec.remaining -= 1
+            if spec.remaining <= 0:
+                drop()
+
+    # -- request log --------------------------------------------------------------------------------
+    def log(self, entry: SimRequest) -> None:
+        with self.lock:
+            self._log.append(entry)
+
+    def requests(self) -> list[SimRequest]:
+        with self.lock:
+            return list(self._log)
+
+    def clear_requests(self) -> None:
+        with self.lock:
+            self._log.clear()
