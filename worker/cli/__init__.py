@@ -6,10 +6,13 @@ import click
 
 from worker import __version__
 from worker.cli.demo import demo
+from worker.cli.hold import hold
 from worker.cli.rearchive import rearchive
+from worker.cli.report import report
 from worker.cli.run import run
 from worker.cli.simulate import simulate
 from worker.cli.status import status
+from worker.cli.verify import verify
 
 __all__ = ["cli", "main"]
 
@@ -20,7 +23,7 @@ def cli() -> None:
     """recarchive: archive call recordings, unaltered and provable, to S3-compatible storage."""
 
 
-for command in (run, rearchive, status, demo, simulate):
+for command in (run, rearchive, verify, hold, status, report, demo, simulate):
     cli.add_command(command)
 
 

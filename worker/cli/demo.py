@@ -37,7 +37,7 @@ def demo(directory: str, rendition: str) -> None:
     from providers.simulator import Simulator
 
     setup_logging()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 132)
     root = Path(directory).resolve()
     with Simulator() as sim:
         demo_dataset(sim)
@@ -51,7 +51,10 @@ def demo(directory: str, rendition: str) -> None:
         with session(settings, concurrency=4) as ctx:
             first = run_pass(ctx, settings.accounts, concurrency=4)
             print_summary(first, console, title="demo: first pass")
-            second = run_pass(ctx, settings.accounts, concurrency=4)
+            # the second pass re-lists everything since the accounts' start, not only the lookback:
+            # every recording must come back "unchanged" with nothing written
+            earliest = min(account.start for account in settings.accounts)
+            second = run_pass(ctx, settings.accounts, since=earliest, concurrency=4)
         total = sum(a.bytes for a in first.accounts)
         written = sum(a.bytes for a in second.accounts)
         console.print(f"first pass stored {human_bytes(total)}; second pass wrote {written} bytes "

@@ -41,7 +41,7 @@ def run(config_file: str | None, once: bool, accounts: tuple[str, ...], since: d
             if as_json:
                 emit_json(summary.as_dict())
             else:
-                print_summary(summary, Console(stderr=False))
+                print_summary(summary, Console(width=None if sys.stdout.isatty() else 132))
             if once:
                 sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
             time.sleep(interval)

@@ -1,0 +1,77 @@
+"""``recarchive report``: completeness per account and day — vendor listing vs archive, every gap."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from config.units import parse_day
+from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load
+from worker.cli._session import session
+from worker.completeness import AccountReport, completeness_report
+from worker.errors import ConfigError
+from worker.redact import mask_secrets
+
+__all__ = ["report"]
+
+_COLUMNS = ("not_ready", "parked", "deleted_at_vendor", "no_recording", "missing")
+
+
+def _day(_ctx: click.Context, _param: click.Parameter, value: str) -> object:
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@config_option
+@click.option("--since", required=True, callback=_day, help="First day, inclusive (YYYY-MM-DD, UTC).")
+@click.option("--until", required=True, callback=_day, help="Last day, inclusive (YYYY-MM-DD, UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+@click.option("-v", "--verbose", count=True)
+@guarded
+def report(config_file: str | None, since: object, until: object, as_json: bool, verbose: int) -> None:
+    """Per account and day: recordings the vendor lists vs recordings archived, and the id and reason
+    of every gap (not ready, parked, deleted at vendor, no recording, missing). Exit 1 on a missing or
+    parked recording."""
+    from datetime import date
+
+    assert isinstance(since, date) and isinstance(until, date)
+    if since > until:
+        raise ConfigError("--since must not be after --until")
+    settings = load(config_file, verbose=verbose)
+    with session(settings, concurrency=1, check_media=False) as ctx:
+        reports = completeness_report(ctx, list(settings.accounts), since, until)
+    failed = any(r.failed for r in reports)
+    if as_json:
+        emit_json({"since": f"{since:%Y-%m-%d}", "until": f"{until:%Y-%m-%d}", "ok": not failed,
+                   "accounts": [r.as_dict() for r in reports]})
+    else:
+        _print(reports)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _print(reports: list[AccountReport]) -> None:
+    console = Console()
+    table = Table(title="recarchive completeness")
+    for column in ("account", "day", "listed", "archived", "not ready", "parked", "deleted", "no rec.", "missing"):
+        table.add_column(column, justify="left" if column in ("account", "day") else "right")
+    for account in reports:
+        for day in account.days:
+            counts = day.counts()
+            table.add_row(account.account, f"{day.day:%Y-%m-%d}", str(day.listed), str(day.archived),
+                          *(str(counts.get(c, 0)) for c in _COLUMNS))
+    console.print(table)
+    for account in reports:
+        if account.error:
+            console.print(f"[red]{account.account}: {mask_secrets(account.error)}[/]", highlight=False)
+        for day in account.days:
+            for gap in day.gaps:
+                style = "red" if gap.reason in ("missing", "parked") else "yellow"
+                detail = f" ({mask_secrets(gap.detail)})" if gap.detail else ""
+                console.print(f"[{style}]{gap.reason}[/] {account.account} {day.day:%Y-%m-%d} "
+                              f"{gap.recording_id}{detail}", highlight=False)
