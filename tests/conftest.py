@@ -7,3 +7,8 @@ pytest_plugins = [
     "tests.fixtures.sim",
     "tests.fixtures.redis",
 ]
+
+import logging
+
+# moto's embedded werkzeug server logs every request at INFO: keep test output about our code
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
