@@ -18,13 +18,15 @@ __all__ = ["account_status", "status"]
 
 #: warn when recordings still wait and their oldest is this close to losing its link (Convirza: 7 days)
 EXPIRY_WARNING = timedelta(days=2)
+#: ``{provider}/{account}/YYYY/MM/DD/{id}/metadata.json``; a revision's marker (``{id}/r2/…``) sits deeper
+_RECORDING_DEPTH = 6
 
 
 def account_status(settings: Settings, storage: Storage, name: str) -> dict[str, Any]:
     account = settings.account(name)
     state = StateStore(storage)
     archived = sum(1 for info in storage.list(f"{account.provider}/{account.name}/")
-                   if info.key.endswith("/metadata.json"))
+                   if info.key.endswith("/metadata.json") and info.key.count("/") == _RECORDING_DEPTH)
     last = state.last_pass(name) or {}
     parked = [p.as_dict() for p in state.parked(name)]
     mark = state.watermark(name)
