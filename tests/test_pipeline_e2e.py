@@ -157,7 +157,7 @@ def test_error_body_is_never_stored_and_is_parked(sim: Any, target: Target, faul
     assert summary.failed
     assert not [k for k in listing(storage) if f"/{poisoned.id}/" in k]
     assert sorted(metadata_docs(storage)) == sorted(r.id for r in good)
-    parked = [json.loads(storage.read_bytes(o.key)) for o in storage.list(f"_state/t-convirza/parked/")]
+    parked = [json.loads(storage.read_bytes(o.key)) for o in storage.list("_state/t-convirza/parked/")]
     assert [p["recording_id"] for p in parked] == [poisoned.id]
     assert parked[0]["reason"] == "not_media"
 

@@ -27,12 +27,14 @@ __all__ = [
     "Folder",
     "account_root",
     "day_prefixes",
+    "dumps_line",
     "folders",
     "hash_stream",
     "load_document",
     "objects_of",
     "parse_iso",
     "relative_key",
+    "window_days",
 ]
 
 _METADATA = "metadata.json"

@@ -22,6 +22,7 @@ from providers.base import Recording, Window
 from worker.archive import ArchiveResult, Outcome, archive_recording
 from worker.context import ArchiveContext
 from worker.errors import AccountError, ArchiverError, StorageUnavailable
+from worker.manifests import close_account, install_manifest_hook
 from worker.redact import mask_secrets
 
 __all__ = ["AccountSummary", "PassSummary", "discover", "discovery_window", "order_for_download", "run_pass"]
@@ -135,6 +136,16 @@ def next_watermark(window: Window, recordings: list[Recording], results: list[Ar
 
 Reporter = Callable[[str, Any], None]
 
+_DONE = frozenset({Outcome.ARCHIVED, Outcome.UNCHANGED, Outcome.REVISION, Outcome.DELETED, Outcome.NO_RECORDING})
+
+
+def _oldest_pending_expiry(recordings: list[Recording], results: list[ArchiveResult]) -> str | None:
+    """The earliest link/vendor expiry among recordings still not archived after the pass (``status``
+    warns when a backlog risks outliving its links)."""
+    done = {r.recording_id for r in results if r.outcome in _DONE}
+    expiries = [r.expires_at for r in recordings if r.expires_at is not None and r.recording_id not in done]
+    return _iso(min(expiries)) if expiries else None
+
 
 def run_pass(
     ctx: ArchiveContext,
@@ -148,6 +159,7 @@ def run_pass(
     """List every account, archive what is new, advance watermarks; never raises for one recording
     or one account. ``StorageUnavailable`` propagates: nothing can be archived without storage."""
     emit = report or (lambda event, payload: None)
+    install_manifest_hook(ctx)
     summary = PassSummary()
     now = datetime.now(UTC).replace(microsecond=0)
     manual_window = since is not None or until is not None
@@ -214,6 +226,8 @@ def run_pass(
                 "no_recording_ids": sorted(
                     r.recording_id for r in acct.results if r.outcome is Outcome.NO_RECORDING),
                 "flagged": {r.recording_id: r.flags for r in acct.results if r.flags},
+                "oldest_pending_expires_at": _oldest_pending_expiry(listed.get(account.name, []), acct.results),
             })
+        close_account(ctx, account)  # tamper-evident manifests: close the days that ended
     summary.seconds = (datetime.now(UTC) - summary.started_at).total_seconds()
     return summary

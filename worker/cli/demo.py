@@ -32,9 +32,8 @@ VENDORS = ("convirza", "convoso", "salesloft", "envoy", "siro")
 @guarded
 def demo(directory: str, rendition: str) -> None:
     """Archive every recording of the built-in simulator (all five vendors) into a local folder."""
-    from providers.simulator.demo import demo_dataset
-
     from providers.simulator import Simulator
+    from providers.simulator.demo import demo_dataset
 
     setup_logging()
     console = Console(width=None if sys.stdout.isatty() else 132)
