@@ -139,6 +139,7 @@ def archive_recording(
         committed = _committed(ctx, prefix)
         if committed is not None and not force:
             result.outcome = Outcome.UNCHANGED
+            _ensure_retention(ctx, account, recording, prefix, committed)
             return result
         _archive(ctx, handle, recording, prefix, committed, result, commit)
     except NotReady:
@@ -494,6 +495,22 @@ def _apply_retention(ctx: ArchiveContext, keys: list[str]) -> None:
         ctx.storage.set_retention(key, rule)
         if retention.legal_hold:
             ctx.storage.set_legal_hold(key, True)
+
+
+def _ensure_retention(ctx: ArchiveContext, account: AccountSettings, recording: Recording, prefix: str,
+                      committed: dict[str, Any]) -> None:
+    """Finish a commit whose retention step failed (the process died, or the store refused):
+    the marker exists but is not locked. Re-apply to every object it lists, then clear the park."""
+    if ctx.settings.retention is None:
+        return
+    meta_key = metadata_key(prefix)
+    info = ctx.storage.head(meta_key)
+    if info is None or info.retention is not None:
+        return
+    names = [str(o.get("key", "")).rsplit("/", 1)[-1] for o in committed.get("objects", [])]
+    log.warning("%s/%s: committed without retention; applying it now", account.name, recording.recording_id)
+    _apply_retention(ctx, [prefix + name for name in names if name] + [meta_key])
+    ctx.state.unpark(account.name, recording.recording_id)
 
 
 def _base(prefix: str) -> str:

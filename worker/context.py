@@ -136,11 +136,15 @@ def make_http_client(concurrency: int = 8) -> httpx.Client:
 
 def build_context(settings: Settings, *, concurrency: int = 4, storage: Storage | None = None,
                   **options: Any) -> ArchiveContext:
+    from worker.manifests import install_manifest_hook
+
     store = storage or open_storage(settings.storage)
-    return ArchiveContext(
+    ctx = ArchiveContext(
         settings=settings,
         storage=store,
         http=make_http_client(concurrency),
         workdir=WorkDir(settings.storage.work_dir),
         **options,
     )
+    install_manifest_hook(ctx)
+    return ctx

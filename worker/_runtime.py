@@ -1,0 +1,125 @@
+"""What one worker process builds once and every task reuses: settings, ``ArchiveContext``, Redis.
+
+Cached per process id (a prefork child builds its own after the fork: HTTP pools, boto3 clients and
+Redis connections must never cross a fork) and per app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from config.settings import AccountSettings, Settings
+from providers.base import Recording
+from worker.archive import Staged
+from worker.context import ArchiveContext, RetryPolicy, build_context
+from worker.daemon import DaemonOptions, recording_to_payload, task_time_limits
+from worker.errors import ConfigError
+from worker.metrics import MetricsHook
+from worker.redis_coord import Coordinator, RedisLock
+
+__all__ = ["Runtime", "reset_runtimes", "runtime_for"]
+
+
+@dataclass
+class Runtime:
+    app: Any
+    settings: Settings
+    options: DaemonOptions
+    coord: Coordinator
+    ctx: ArchiveContext
+
+    def account(self, name: str) -> AccountSettings:
+        try:
+            return self.settings.account(name)
+        except KeyError:
+            raise ConfigError(f"accounts: no account named {name!r} in this worker's config") from None
+
+    def discovery_lock(self, account: AccountSettings) -> RedisLock:
+        """Held for one pass; expires on its own if the pass dies (at most one schedule tick lost)."""
+        every = self.settings.schedule.discover_every
+        ttl = min(max(every, timedelta(minutes=2)), timedelta(hours=1))
+        return self.coord.lock(account.name, ttl.total_seconds())
+
+    @contextlib.contextmanager
+    def archive_publisher(self) -> Iterator[Callable[[Recording], None]]:
+        """``enqueue(recording)`` onto the ``download`` queue, with time limits scaled to its size."""
+        from worker.celery_app import publisher
+
+        with publisher(self.app, "download") as publish:
+            def enqueue(recording: Recording) -> None:
+                soft, hard = task_time_limits(recording, self.options)
+                publish("recarchive.archive", kwargs={
+                    "account": recording.account, "recording": recording_to_payload(recording),
+                    "enqueued_at": time.time()}, soft_time_limit=soft, time_limit=hard)
+
+            yield enqueue
+
+    def enqueue_transcode(self, recording: Recording, staged: Staged) -> None:
+        from worker.celery_app import publisher
+
+        duration = recording.vendor_duration_seconds or 1800.0
+        soft = round(300 + duration)
+        with publisher(self.app, "transcode") as publish:
+            publish("recarchive.transcode", kwargs={
+                "account": recording.account, "recording": recording_to_payload(recording),
+                "staged": staged.as_dict(), "enqueued_at": time.time()},
+                soft_time_limit=soft, time_limit=soft + 120)
+
+    def close(self) -> None:
+        self.ctx.close()
+        self.coord.close()
+
+
+_runtimes: dict[tuple[int, int], Runtime] = {}
+_lock = threading.Lock()
+
+
+def runtime_for(app: Any) -> Runtime:
+    """The runtime of ``app`` in this process, built on first use."""
+    from worker.celery_app import app_settings
+
+    key = (os.getpid(), id(app))
+    with _lock:
+        runtime = _runtimes.get(key)
+        if runtime is None:
+            runtime = _build(app, app_settings(app))
+            _runtimes[key] = runtime
+        return runtime
+
+
+def _build(app: Any, settings: Settings) -> Runtime:
+    from worker.media import ensure_ffmpeg
+
+    ensure_ffmpeg(settings.transcode.rendition)
+    options = DaemonOptions.from_env()
+    coord = Coordinator.from_url(settings.broker.url, dedupe_ttl=options.visibility_timeout
+                                 + 2 * settings.schedule.discover_every.total_seconds())
+    ctx = build_context(
+        settings, concurrency=4,
+        retry=RetryPolicy(max_attempts=options.attempts_per_task, park_on_exhaustion=False),
+        limiter_factory=lambda account, rate: coord.limiter(account.name, rate),
+        hooks=[MetricsHook()],
+    )
+    try:
+        # the pre-flight of ``recarchive run``: storage reachable, Object Lock on when retention is set
+        ctx.storage.check(need_object_lock=settings.retention is not None)
+    except BaseException:
+        ctx.close()
+        coord.close()
+        raise
+    return Runtime(app, settings, options, coord, ctx)
+
+
+def reset_runtimes() -> None:
+    """Forget runtimes inherited through a fork (their connections belong to the parent)."""
+    with _lock:
+        for (pid, _), _runtime in list(_runtimes.items()):
+            if pid != os.getpid():
+                del _runtimes[(pid, _)]
