@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-BIN = Path(sys.executable).parent / "recarchive"
+from tests._e2e import BIN, cli, write_config
 
 
 @pytest.fixture
@@ -49,22 +48,6 @@ def simulate_process() -> Iterator[str]:
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
-
-
-def write_config(path: Path, storage: dict[str, Any], accounts: list[dict[str, Any]]) -> Path:
-    def value(v: Any) -> str:
-        return json.dumps(v)
-
-    lines = ["[storage]"] + [f"{k} = {value(v)}" for k, v in storage.items()]
-    lines += ["", "[schedule]", 'lookback = "2h"']
-    for account in accounts:
-        lines += ["", "[[accounts]]"] + [f"{k} = {value(v)}" for k, v in account.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_run_once_against_simulate_and_s3(simulate_process: str, s3_bucket: Any, tmp_path: Path) -> None:

@@ -16,12 +16,9 @@ from typing import Any
 import pytest
 
 from config import Settings, settings_from_mapping
-from storage import Storage, open_storage
+from storage import open_storage
+from tests._e2e import listing, metadata_docs, one_pass, stored_original
 from worker.archive import Outcome
-from worker.context import ArchiveContext, RetryPolicy, build_context
-from worker.runner import PassSummary, run_pass
-
-FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05)
 
 
 @dataclass
@@ -47,36 +44,6 @@ def make_settings(sim: Any, target: Target, vendors: tuple[str, ...] = ("convirz
                             "accounts": [sim.account(v, name=f"t-{v}") for v in vendors]}
     data.update(extra)
     return settings_from_mapping(data, sim.environ())
-
-
-def one_pass(settings: Settings, **kw: Any) -> tuple[PassSummary, Storage]:
-    ctx: ArchiveContext = build_context(settings, retry=kw.pop("retry", FAST))
-    try:
-        return run_pass(ctx, settings.accounts, concurrency=kw.pop("concurrency", 3), **kw), ctx.storage
-    finally:
-        ctx.http.close()
-
-
-def listing(storage: Storage) -> dict[str, tuple[int, str | None]]:
-    return {o.key: (o.size, o.etag) for o in storage.list("") if not o.key.startswith("_state/")}
-
-
-def metadata_docs(storage: Storage) -> dict[str, dict[str, Any]]:
-    docs = {}
-    for info in storage.list(""):
-        if info.key.endswith("/metadata.json") and not info.key.startswith("_"):
-            doc = json.loads(storage.read_bytes(info.key))
-            docs[doc["recording_id"]] = doc
-    return docs
-
-
-def stored_original(storage: Storage, doc: dict[str, Any]) -> bytes:
-    original = next(o for o in doc["objects"] if o["role"] == "original")
-    folder = f"{doc['provider']}/{doc['account']}/{doc['started_at'][:4]}/{doc['started_at'][5:7]}/" \
-             f"{doc['started_at'][8:10]}/"
-    key = next(o.key for o in storage.list(folder) if o.key.endswith("/" + original["key"].rsplit("/", 1)[-1])
-               and f"/{doc['recording_id']}/" in o.key or o.key.endswith(original["key"].split("/", 1)[-1]))
-    return b"".join(storage.iter_bytes(key))
 
 
 def test_every_recording_archived_once_byte_exact_and_second_run_writes_nothing(sim: Any, target: Target) -> None:

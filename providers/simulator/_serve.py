@@ -14,6 +14,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from providers.simulator.catalog import FaultSpec, SimRecording
 if TYPE_CHECKING:
     from providers.simulator.core import Simulator
 
-__all__ = ["HOP_PARAM", "media_response", "retry_after_header"]
+__all__ = ["HOP_PARAM", "media_response", "plain_media_response", "retry_after_header"]
 
 #: a redirect fault adds this to the Location so the second hop is served normally
 HOP_PARAM = "sim_hop"
@@ -54,8 +55,17 @@ def media_response(
     expired: Callable[[], Response],
     data: bytes | None = None,
 ) -> Response:
-    """The response to a media request for ``recording`` (whose link was already verified)."""
-    body = recording.data if data is None else data
+    """The response to a media request for ``recording`` (whose link was already verified).
+
+    ``data`` replaces the recording's own media (Siro's separate audio of a video); without it the
+    recording's ``data`` is served, or its ``media_file`` streamed from disk."""
+    body: bytes | Path
+    if data is not None:
+        body = data
+    elif recording.media_file is not None:
+        body = recording.media_file
+    else:
+        body = recording.data
     spec = None
     if request.param(HOP_PARAM) is None:
         spec = sim.catalog.take_fault(recording.vendor, recording.id, _SERVE_FAULTS)
@@ -65,6 +75,16 @@ def media_response(
         if spec is not None and response.status in (200, 206):
             _bend(response, spec, body)
     response.kind = "media"
+    response.recording_id = recording.id
+    return response
+
+
+def plain_media_response(request: Request, recording: SimRecording, *, content_type: str) -> Response:
+    """The recording's own media with no fault applied (and none used up): the plain file listing."""
+    body = recording.media_file if recording.media_file is not None else recording.data
+    response = _ranged(request, recording, body, content_type)
+    response.headers.pop("X-Sim-Range-Start", None)
+    response.kind = "listing"
     response.recording_id = recording.id
     return response
 
@@ -103,9 +123,10 @@ def _redirect(location: str) -> Response:
     return response
 
 
-def _ranged(request: Request, recording: SimRecording, body: bytes, content_type: str) -> Response:
-    size = len(body)
-    digest = recording.sha256 if body is recording.data else hashlib.sha256(body).hexdigest()
+def _ranged(request: Request, recording: SimRecording, body: bytes | Path, content_type: str) -> Response:
+    size = body.stat().st_size if isinstance(body, Path) else len(body)
+    own = body is recording.data or body == recording.media_file
+    digest = recording.sha256 if own or isinstance(body, Path) else hashlib.sha256(body).hexdigest()
     etag = f'"{digest[:32]}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes",
                "Last-Modified": email.utils.format_datetime(recording.created_at, usegmt=True)}
@@ -125,28 +146,51 @@ def _ranged(request: Request, recording: SimRecording, body: bytes, content_type
                 response.headers["Content-Range"] = f"bytes */{size}"
                 return response
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-            response = Response(206, body[first : last + 1], content_type, headers)
+            response = _part(206, body, first, last, content_type, headers)
             response.headers["X-Sim-Range-Start"] = str(first)
             return response
-    return Response(200, body, content_type, headers)
+    return _part(200, body, 0, size - 1, content_type, headers)
 
 
-def _bend(response: Response, spec: FaultSpec, body: bytes) -> None:
+def _part(status: int, body: bytes | Path, first: int, last: int, content_type: str,
+          headers: dict[str, str]) -> Response:
+    """Bytes ``first..last`` of ``body``: a slice, or a file streamed with its length announced."""
+    if isinstance(body, bytes):
+        return Response(status, body[first : last + 1], content_type, headers)
+    count = max(0, last - first + 1)
+    return Response(status, _file_chunks(body, first, count), content_type, headers, length=count)
+
+
+def _file_chunks(path: Path, first: int, count: int) -> Iterator[bytes]:
+    """``count`` bytes of ``path`` from ``first``, a MiB at a time; the file is opened only when the
+    body is written (a HEAD never opens it) and closed however the writing ends."""
+    with open(path, "rb") as handle:
+        handle.seek(first)
+        while count > 0:
+            block = handle.read(min(count, 1 << 20))
+            if not block:
+                return
+            count -= len(block)
+            yield block
+
+
+def _bend(response: Response, spec: FaultSpec, body: bytes | Path) -> None:
     """Faults that keep the media but break its delivery."""
     params = spec.params
     start = int(response.headers.pop("X-Sim-Range-Start", "0"))
-    sent = response.body if isinstance(response.body, bytes) else b""
+    sent = len(response.body) if isinstance(response.body, bytes) else response.length or 0
     if spec.name == "cut":
-        at = int(params.get("at", len(body) // 2))
-        if start < at < start + len(sent):
-            response.length = len(sent)
+        total = body.stat().st_size if isinstance(body, Path) else len(body)
+        at = int(params.get("at", total // 2))
+        if start < at < start + sent:
+            response.length = sent
             response.cut_at = at - start
             response.close = True
     elif spec.name == "slow":
         response.chunk_delay = float(params.get("delay", 0.05))
         response.chunk_size = int(params.get("chunk", 8192))
     elif spec.name == "wrong_length":
-        response.length = len(sent) + int(params.get("extra", 1000))
+        response.length = sent + int(params.get("extra", 1000))
         response.close = True
     elif spec.name == "giant_length":
         response.length = 10**13
@@ -161,7 +205,10 @@ def _bend(response: Response, spec: FaultSpec, body: bytes) -> None:
         response.headers["X-Sim-Padding"] = "x" * int(params.get("size", 100_000))
 
 
-def _endless(body: bytes) -> Iterator[bytes]:
-    yield body
+def _endless(body: bytes | Path) -> Iterator[bytes]:
+    if isinstance(body, Path):
+        yield from _file_chunks(body, 0, body.stat().st_size)
+    else:
+        yield body
     filler = bytes(64 * 1024)
     yield from itertools.repeat(filler)

@@ -45,6 +45,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -99,6 +100,10 @@ class SimRecording:
     #: siro video recordings: the separate processed-audio file served at ``processedAudioPath``
     audio: bytes | None = None
     seq: int = 0
+    #: media served from this file, read per request and never held in memory (``data`` is then
+    #: empty): benchmarks serve gigabytes this way (``Simulator.add(media_file=...)``)
+    media_file: Path | None = None
+    _file_sha256: str | None = field(default=None, repr=False)
 
     @property
     def ext(self) -> str:
@@ -106,11 +111,19 @@ class SimRecording:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        if self.media_file is None:
+            return hashlib.sha256(self.data).hexdigest()
+        if self._file_sha256 is None:  # hashed once, streamed: the file may be gigabytes
+            digest = hashlib.sha256()
+            with open(self.media_file, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+            self._file_sha256 = digest.hexdigest()
+        return self._file_sha256
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self.media_file.stat().st_size if self.media_file is not None else len(self.data)
 
     @property
     def is_video(self) -> bool:
@@ -141,7 +154,7 @@ class SimRequest:
     method: str
     path: str  # without the query (Convoso's auth_token and signed queries never reach the log)
     status: int
-    kind: str  # "api" | "media" | "control"
+    kind: str  # "api" | "media" | "listing" | "control"
     recording_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """``Simulator``: the five vendor APIs, their media and their failure modes on one loopback server.
 
 Every account's ``base_url`` is ``{sim.url}/{vendor}``; media is served by the same server under
-``/{vendor}/media/…`` (Convoso: ``/convoso/recordings/``). Recordings, faults and switches are
+``/{vendor}/media/…`` (Convoso: ``/convoso/recordings/``), and once more, fault-free, as a plain
+directory listing under ``/files/`` (``listing.py``). Recordings, faults and switches are
 changed from Python (this class) or over HTTP (``/_sim/…``, see ``control.py``).
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from providers.simulator import control, convirza, convoso, envoy, salesloft, siro
+from providers.simulator import control, convirza, convoso, envoy, listing, salesloft, siro
 from providers.simulator._http import iso_s
 from providers.simulator.catalog import (
     API_FAULTS,
@@ -31,7 +32,7 @@ from providers.simulator.catalog import (
     SimRecording,
     SimRequest,
 )
-from providers.simulator.media import KINDS, make_media
+from providers.simulator.media import KINDS, make_media, sniff_kind
 from providers.simulator.server import SimServer
 from providers.simulator.signing import Signer
 
@@ -43,7 +44,7 @@ DEFAULT_KINDS = {"convirza": "wav", "convoso": "wav", "envoy": "m4a", "salesloft
 DEFAULT_TTL = {"convirza": 7 * 86400.0, "convoso": 3600.0, "envoy": 3600.0, "salesloft": 3600.0,
                "siro": 3600.0}
 _ROUTES = {"convirza": convirza.route, "convoso": convoso.route, "envoy": envoy.route,
-           "salesloft": salesloft.route, "siro": siro.route, "_sim": control.route}
+           "salesloft": salesloft.route, "siro": siro.route, "_sim": control.route, "files": listing.route}
 
 
 class Simulator:
@@ -175,12 +176,24 @@ class Simulator:
         started_at: datetime | None = None,
         state: str = "ready",
         lead_id: str | int | None = None,
+        data: bytes | None = None,
+        media_file: str | Path | None = None,
     ) -> list[SimRecording]:
         """Add ``count`` recordings. Without ``started_at`` they start seven seconds apart ending ten
         minutes ago (later calls continue after earlier ones, so insertion order is time order);
         with it, the i-th starts ``i`` minutes after it. ``kind`` defaults per vendor
-        (``DEFAULT_KINDS``)."""
+        (``DEFAULT_KINDS``).
+
+        External media instead of generated media: ``data`` (bytes) or ``media_file`` (a path, served
+        from disk on every request and never read into memory, for recordings of gigabytes). Their
+        ``kind`` is sniffed from the first bytes unless given; ``seconds`` should be their real
+        duration, since it becomes the vendor's announced duration."""
         vendor = _vendor(vendor)
+        source = _external_media(data, media_file)
+        if source is not None and kind is None:
+            kind = sniff_kind(source[0])
+            if kind is None:
+                raise ValueError("add: the external media is none of " + ", ".join(KINDS))
         kind = kind or DEFAULT_KINDS[vendor]
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -202,11 +215,12 @@ class Simulator:
                 self._last_default[vendor] = start
             else:
                 start = started_at.astimezone(UTC).replace(microsecond=0) + timedelta(minutes=index)
-            added.append(self._new(vendor, kind, float(seconds), start, state, lead_id, now))
+            added.append(self._new(vendor, kind, float(seconds), start, state, lead_id, now,
+                                   None if source is None else source[1]))
         return added
 
     def _new(self, vendor: str, kind: str, seconds: float, start: datetime, state: str,
-             lead_id: str | int | None, now: datetime) -> SimRecording:
+             lead_id: str | int | None, now: datetime, media: bytes | Path | None = None) -> SimRecording:
         rid = self.catalog.new_id(vendor)
         created = start
         if vendor in ("salesloft", "envoy"):  # the recording object appears after the call ends
@@ -218,8 +232,10 @@ class Simulator:
             id=rid, vendor=vendor, started_at=start, created_at=created, kind=kind, seconds=seconds,
             state=state, lead_id=str(lead_id if lead_id is not None else convoso.DEFAULT_LEAD)
             if vendor == "convoso" else None,
-            data=make_media(kind, seconds, f"{vendor}:{rid}:{self.seed}", cache_dir=self.media_cache_dir),
+            data=(make_media(kind, seconds, f"{vendor}:{rid}:{self.seed}", cache_dir=self.media_cache_dir)
+                  if media is None else media if isinstance(media, bytes) else b""),
             vendor_duration_seconds=_vendor_duration(vendor, seconds),
+            media_file=media if isinstance(media, Path) else None,
         )
         _VENDOR_EXTRA[vendor](self, recording)
         self.catalog.put(recording)
@@ -254,6 +270,7 @@ class Simulator:
             recording.seconds = float(seconds or recording.seconds)
             unique = f"{recording.vendor}:{recording.id}:{self.seed}:rev{recording.extra['revision']}"
             recording.data = make_media(recording.kind, recording.seconds, unique, cache_dir=self.media_cache_dir)
+            recording.media_file = None
             recording.vendor_duration_seconds = _vendor_duration(recording.vendor, recording.seconds)
         return recording
 
@@ -343,6 +360,24 @@ def _vendor(vendor: str | None) -> str:
     if vendor not in VENDORS:
         raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(VENDORS)}")
     return vendor
+
+
+def _external_media(data: bytes | None, media_file: str | Path | None) -> tuple[bytes, bytes | Path] | None:
+    """``(first bytes, media)`` for media given to ``add``, or None to generate it."""
+    if data is not None and media_file is not None:
+        raise ValueError("add: give data or media_file, not both")
+    if data is not None:
+        if not data:
+            raise ValueError("add: data is empty")
+        return bytes(data[:64]), bytes(data)
+    if media_file is None:
+        return None
+    path = Path(media_file).absolute()
+    with open(path, "rb") as handle:  # FileNotFoundError names the path: a clear mistake
+        head = handle.read(64)
+    if not head:
+        raise ValueError(f"add: {path} is empty")
+    return head, path
 
 
 def _lead_key(lead: str) -> tuple[int, str]:

@@ -180,6 +180,6 @@ def _media(sim: Simulator, request: Request, folder: str, recording_id: str, var
     video = folder == "video"
     if rec is None or rec.state != "ready" or (video and not rec.is_video) or (variant == "processed" and video):
         return _error(404, "No such object")
-    data = rec.audio if rec.is_video and not video else rec.data
+    data = rec.audio if rec.is_video and not video else None  # None: the recording's own media
     kind = "m4a" if rec.is_video and not video else rec.kind
     return media_response(sim, request, rec, content_type=CONTENT_TYPES[kind], expired=s3_expired, data=data)
