@@ -11,6 +11,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -175,6 +176,10 @@ class VendorClient:
                 )
                 self._backoff(attempt)
                 continue
+            except httpx.InvalidURL:
+                # httpx parses a 3xx Location even when not following it: a malformed one lands here
+                raise PermanentError(f"{shown}: the URL or the vendor's redirect Location is not a valid URL",
+                                     recording_id=recording_id) from None
             action = classify_status(response.status_code, overrides)
             if action is Action.OK:
                 return response
@@ -241,9 +246,35 @@ class VendorClient:
     @staticmethod
     def parse_json(response: httpx.Response, url: str, *, recording_id: str | None = None) -> Any:
         try:
-            return json.loads(response.content)
+            document = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             raise BadVendorData(
                 f"{redact_url(url)}: the vendor answered HTTP {response.status_code} with a body that is not JSON",
                 recording_id=recording_id,
             ) from None
+        if _SURROGATE_ESCAPE.search(response.content) and _has_lone_surrogate(document):
+            # "\ud800" is valid JSON but not text: it cannot be encoded as UTF-8 into a key, a
+            # metadata.json or a URL, so such a page is malformed for us (RFC 8259 §8.2)
+            raise BadVendorData(
+                f"{redact_url(url)}: the vendor's JSON holds an unpaired UTF-16 surrogate escape",
+                recording_id=recording_id,
+            )
+        return document
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in parsed JSON (keys included) holds an unpaired surrogate."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False

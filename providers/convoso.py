@@ -137,7 +137,7 @@ class ConvosoProvider:
         lowered = message.lower()
         code = body.get("code")
         if "auth" in lowered or "token" in lowered or code in (401, 403, "401", "403"):
-            raise AuthError(f"convoso refused the request: {message}")
+            raise AuthError(f"convoso refused the account's credentials: {message}")
         raise BadVendorData(f"convoso answered success=false: {message}")
 
     def _recording(self, raw: Any) -> Recording:

@@ -27,7 +27,7 @@ from providers._paging import CursorPaginator, Page, in_window_once, iso_utc, pa
 from providers._parse import as_bool, as_float, as_list, as_mapping, as_text, parse_vendor_time
 from providers._source import source_of
 from providers.base import MediaLink, Readiness, Recording, Window
-from worker.errors import NoRecording, NotReady, PermanentError
+from worker.errors import Deleted, NoRecording, NotReady, PermanentError
 
 if TYPE_CHECKING:
     from config.settings import AccountSettings
@@ -121,7 +121,7 @@ class SiroProvider:
         fresh = self.get_recording(recording.recording_id)
         rid = fresh.recording_id
         if fresh.readiness is Readiness.DELETED:
-            raise NoRecording("siro: deleted at vendor before it was archived", recording_id=rid)
+            raise Deleted("siro: deleted at vendor before it was archived", recording_id=rid)
         if fresh.readiness is Readiness.NOT_READY:
             raise NotReady("siro is still processing this recording", recording_id=rid)
         key, path = fresh.hint.get("key"), fresh.hint.get("path")

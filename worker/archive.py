@@ -145,7 +145,7 @@ def archive_recording(
     except NotReady:
         result.outcome = Outcome.NOT_READY
     except NoRecording as exc:
-        result.outcome = Outcome.NO_RECORDING
+        result.outcome = Outcome.DELETED if exc.reason == "deleted" else Outcome.NO_RECORDING
         result.message = mask_secrets(str(exc))
     except (AccountError, StorageUnavailable):
         raise

@@ -12,6 +12,7 @@
      │    ├── NotMedia             HTML, JSON, text or an empty body instead of media
      │    ├── CorruptMedia         bytes that do not decode
      │    ├── NoRecording          the vendor has no recording for this call
+     │    │    └── Deleted         deleted at the vendor before we archived it (skipped, reported)
      │    ├── ChecksumMismatch     bytes differ from what the vendor announced
      │    ├── UnsafeURL            a media URL (or redirect) to a host the account does not allow
      │    ├── TooLarge             a body or header beyond our bounds
@@ -39,6 +40,7 @@ __all__ = [
     "ChecksumMismatch",
     "ConfigError",
     "CorruptMedia",
+    "Deleted",
     "Interrupted",
     "LinkExpired",
     "NoRecording",
@@ -128,6 +130,12 @@ class CorruptMedia(PermanentError):
 
 class NoRecording(PermanentError):
     reason = "no_recording"
+
+
+class Deleted(NoRecording):
+    """Found deleted when its media was resolved (after a listing that showed it): reported as deleted."""
+
+    reason = "deleted"
 
 
 class ChecksumMismatch(PermanentError):

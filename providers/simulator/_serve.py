@@ -24,7 +24,7 @@ from providers.simulator.catalog import FaultSpec, SimRecording
 if TYPE_CHECKING:
     from providers.simulator.core import Simulator
 
-__all__ = ["HOP_PARAM", "media_response", "plain_media_response", "retry_after_header"]
+__all__ = ["HOP_PARAM", "as_media", "media_response", "plain_media_response", "retry_after_header"]
 
 #: a redirect fault adds this to the Location so the second hop is served normally
 HOP_PARAM = "sim_hop"
@@ -38,6 +38,15 @@ _HTML_ERROR = (
     "<body><h1>Service Temporarily Unavailable</h1><p>The recording could not be retrieved. "
     "Please try again later.</p></body></html>"
 )
+
+
+def as_media(response: Response, recording_id: str | None) -> Response:
+    """Log an answer on a media path as media, refusals included (expired or forged link, unknown
+    file): the request log then counts every media request a client made for a recording."""
+    response.kind = "media"
+    if response.recording_id is None:
+        response.recording_id = recording_id
+    return response
 
 
 def retry_after_header(seconds: float, http_date: bool) -> str:

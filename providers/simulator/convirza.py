@@ -38,7 +38,7 @@ from providers.simulator._http import (
     parse_iso,
     text_response,
 )
-from providers.simulator._serve import media_response
+from providers.simulator._serve import as_media, media_response
 from providers.simulator.catalog import SimRecording
 from providers.simulator.signing import LinkState
 
@@ -69,7 +69,8 @@ def route(sim: Simulator, request: Request, sub: str) -> Response:
     if sub == _LIST and request.method in ("GET", "HEAD"):
         return _list(sim, request)
     if sub.startswith(_MEDIA) and request.method in ("GET", "HEAD"):
-        return _media(sim, request, sub[len(_MEDIA) :])
+        call_id = sub[len(_MEDIA) :]
+        return as_media(_media(sim, request, call_id), call_id)
     return _error(404, "Not Found")
 
 

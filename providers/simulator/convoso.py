@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from providers.simulator._api import insert_during_paging, list_page_fault, num, preflight
 from providers.simulator._http import Request, Response, json_response, offset_page, parse_int, text_response
-from providers.simulator._serve import media_response
+from providers.simulator._serve import as_media, media_response
 from providers.simulator.catalog import SimRecording
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def route(sim: Simulator, request: Request, sub: str) -> Response:
             return text_response(404, "<html><body><h1>404 Not Found</h1></body></html>", "text/html")
         return _list(sim, request)
     if sub.startswith(_MEDIA) and request.method in ("GET", "HEAD"):
-        return _media(sim, request, sub[len(_MEDIA) :])
+        return as_media(_media(sim, request, sub[len(_MEDIA) :]), None)
     return text_response(404, "<html><body><h1>404 Not Found</h1></body></html>", "text/html")
 
 

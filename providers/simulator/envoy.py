@@ -34,7 +34,7 @@ from providers.simulator._api import (
     verify_s3,
 )
 from providers.simulator._http import Request, Response, bearer, iso_ms, iso_s, json_response, parse_int, parse_iso
-from providers.simulator._serve import media_response
+from providers.simulator._serve import as_media, media_response
 from providers.simulator.catalog import SimRecording
 from providers.simulator.media import CONTENT_TYPES
 
@@ -60,7 +60,7 @@ def route(sim: Simulator, request: Request, sub: str) -> Response:
     if request.method not in ("GET", "HEAD"):
         return _detail(405, "Method Not Allowed")
     if match := _MEDIA.match(sub):
-        return _media(sim, request, match.group(1))
+        return as_media(_media(sim, request, match.group(1)), match.group(1))
     if sub == "/api/v1/calls":
         return _list(sim, request)
     match = _RECORDING.match(sub) or _CALL.match(sub)

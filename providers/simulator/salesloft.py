@@ -42,7 +42,7 @@ from providers.simulator._http import (
     parse_iso,
     text_response,
 )
-from providers.simulator._serve import media_response
+from providers.simulator._serve import as_media, media_response
 from providers.simulator.catalog import SimRecording
 from providers.simulator.media import CONTENT_TYPES
 
@@ -78,7 +78,8 @@ def route(sim: Simulator, request: Request, sub: str) -> Response:
     if match := _RECORDING.match(sub):
         return _recording(sim, request, match.group(1))
     if match := _MEDIA.match(sub):
-        return _media(sim, request, match.group(1))
+        rec = _by_recording(sim, match.group(1))
+        return as_media(_media(sim, request, match.group(1)), rec.id if rec is not None else None)
     return _error(404, "Not Found")
 
 

@@ -33,7 +33,7 @@ from providers.simulator._api import (
     verify_s3,
 )
 from providers.simulator._http import Request, Response, bearer, iso_ms, json_response, parse_int, parse_iso
-from providers.simulator._serve import media_response
+from providers.simulator._serve import as_media, media_response
 from providers.simulator.catalog import FaultSpec, SimRecording
 from providers.simulator.media import CONTENT_TYPES, make_media
 
@@ -63,7 +63,7 @@ def route(sim: Simulator, request: Request, sub: str) -> Response:
     if request.method not in ("GET", "HEAD"):
         return _error(405, "Method Not Allowed")
     if match := _MEDIA.match(sub):
-        return _media(sim, request, *match.groups())
+        return as_media(_media(sim, request, *match.groups()), match.group(2))
     if sub == _LIST:
         return _list(sim, request)
     if match := _ONE.match(sub):
