@@ -97,6 +97,8 @@ def runtime_for(app: Any) -> Runtime:
 def _build(app: Any, settings: Settings) -> Runtime:
     from worker.media import ensure_ffmpeg
 
+    if not settings.broker.url.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"broker.url: the daemon needs a redis:// broker, got {settings.broker.url.split(':')[0]}://")
     ensure_ffmpeg(settings.transcode.rendition)
     options = DaemonOptions.from_env()
     coord = Coordinator.from_url(settings.broker.url, dedupe_ttl=options.visibility_timeout

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from config.settings import AccountSettings
 from providers.base import Readiness, Recording, Window
 from storage.keys import metadata_key, recording_prefix, sanitize_id, state_key
+from worker._payload import recording_from_payload, recording_to_payload
 from worker.archive import ArchiveResult, Outcome, Staged, archive_recording, commit_staged
 from worker.context import ArchiveContext
 from worker.errors import AccountError, ArchiverError, ConfigError, NoRecording, NotReady, PermanentError
@@ -52,7 +53,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_VERSION = 1
 #: providers whose ``resolve_media`` cannot work without the listing's hint (providers/convoso.py
 #: raises NoRecording): when their hint had to be dropped, the recording is read again by id first
 _NEEDS_LISTING_HINT = frozenset({"convoso"})
@@ -117,71 +117,6 @@ def task_time_limits(recording: Recording, options: DaemonOptions) -> tuple[floa
         hard = ceiling
         soft = min(soft, hard - 60)
     return round(soft), round(hard)
-
-
-# -- payloads ----------------------------------------------------------------------------------------
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat()
-
-
-def _parse(text: Any) -> datetime | None:
-    if text is None:
-        return None
-    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _unsafe(value: Any) -> bool:
-    """A value that may carry a signed query or credentials: never sent to Redis."""
-    if isinstance(value, str):
-        return "?" in value or ("://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0])
-    if isinstance(value, Mapping):
-        return any(_unsafe(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_unsafe(v) for v in value)
-    return False
-
-
-def recording_to_payload(recording: Recording) -> dict[str, Any]:
-    """A JSON-safe dict for the queue; hint values with a query (signed URLs) are dropped."""
-    hint = {k: v for k, v in recording.hint.items() if not _unsafe(v)}
-    dropped = sorted(k for k in recording.hint if k not in hint)
-    return {
-        "v": PAYLOAD_VERSION,
-        "provider": recording.provider,
-        "account": recording.account,
-        "recording_id": recording.recording_id,
-        "started_at": _iso(recording.started_at),
-        "listed_at": _iso(recording.listed_at),
-        "readiness": str(recording.readiness),
-        "vendor_duration_seconds": recording.vendor_duration_seconds,
-        "is_video": recording.is_video,
-        "expires_at": _iso(recording.expires_at),
-        "source": dict(recording.source),
-        "hint": hint,
-        "hint_dropped": dropped,
-    }
-
-
-def recording_from_payload(payload: Mapping[str, Any]) -> Recording:
-    started = _parse(payload["started_at"])
-    listed = _parse(payload.get("listed_at")) or started
-    assert started is not None and listed is not None
-    duration = payload.get("vendor_duration_seconds")
-    return Recording(
-        provider=str(payload["provider"]),
-        account=str(payload["account"]),
-        recording_id=str(payload["recording_id"]),
-        started_at=started,
-        listed_at=listed,
-        readiness=Readiness(payload.get("readiness", Readiness.READY)),
-        vendor_duration_seconds=None if duration is None else float(duration),
-        is_video=bool(payload.get("is_video", False)),
-        expires_at=_parse(payload.get("expires_at")),
-        source=dict(payload.get("source") or {}),
-        hint=dict(payload.get("hint") or {}),
-    )
 
 
 # -- discovery ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from worker.errors import (
     RateLimited,
     TooLarge,
     Unavailable,
+    UnsafeURL,
 )
 from worker.mediapolicy import MediaPolicy
 from worker.redact import redact_url
@@ -152,6 +153,11 @@ def fetch_into(
                 ) from None
             raise Unavailable(f"{redact_url(url)}: connection failed ({type(exc).__name__})",
                               recording_id=recording_id) from None
+        except httpx.InvalidURL:
+            # a URL httpx cannot send, or a redirect whose Location it cannot parse (httpx reads the
+            # Location of every 3xx, even when not following it): refused like any URL we cannot vet
+            raise UnsafeURL(f"{redact_url(url)}: the URL or its redirect Location is not a valid URL",
+                            recording_id=recording_id) from None
     raise PermanentError(f"{redact_url(link.url)}: more than {MAX_REDIRECTS} redirects", recording_id=recording_id)
 
 

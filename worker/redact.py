@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,12 +58,13 @@ def redact_url(url: str) -> str:
     """The URL without query, fragment or user info: safe to log, store and show."""
     try:
         parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a port that is not a number in range
     except ValueError:
         return "<unparseable url>"
     host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = f"{host}:{port}" if port else host
     if ":" in host and not host.startswith("["):
-        netloc = f"[{host}]" + (f":{parts.port}" if parts.port else "")
+        netloc = f"[{host}]" + (f":{port}" if port else "")
     query = _MASK if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
@@ -111,10 +112,35 @@ class SecretFilter(logging.Filter):
 _LIBRARY_LOGGERS = ("httpx", "httpcore", "urllib3", "botocore", "boto3", "s3transfer", "celery", "kombu")
 
 
+_LIBRARY_CHILDREN = tuple(f"{name}." for name in _LIBRARY_LOGGERS)
+
+
+class _GuardedRecordFactory:
+    """Wraps the log record factory: records of the library loggers *and their children* are masked
+    as they are created. A logger's own filters never see its children's records, and those are the
+    chatty ones (``httpcore.http11`` logs response headers at DEBUG, a redirect's signed ``Location``
+    included; ``botocore.endpoint`` logs the S3 ``Authorization`` header)."""
+
+    def __init__(self, inner: Callable[..., logging.LogRecord]) -> None:
+        self.inner = inner
+        self._filter = SecretFilter()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.inner(*args, **kwargs)
+        if record.name in _LIBRARY_LOGGERS or record.name.startswith(_LIBRARY_CHILDREN):
+            self._filter.filter(record)
+        return record
+
+
 def guard_library_loggers() -> None:
-    """Attach ``SecretFilter`` to the loggers of libraries that log full URLs (httpx logs every
-    request line, signed query included, at INFO), so no handler anywhere ever sees one."""
+    """Mask every record of the libraries that log full URLs (httpx logs every request line, signed
+    query included, at INFO), so no handler anywhere ever sees one: ``SecretFilter`` on their
+    loggers, and a record factory for their child loggers (installed once per process)."""
     for name in _LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, SecretFilter) for f in logger.filters):
             logger.addFilter(SecretFilter())
+    with _lock:
+        current = logging.getLogRecordFactory()
+        if not isinstance(current, _GuardedRecordFactory):
+            logging.setLogRecordFactory(_GuardedRecordFactory(current))

@@ -7,6 +7,7 @@ still not ready). Redis holds none of this, so flushing Redis loses nothing (CON
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from typing import Any
 from storage.base import Storage
 from storage.keys import sanitize_id, state_key
 from storage.metadata import iso
+from worker.errors import PermanentError
 
-__all__ = ["ParkedRecord", "StateStore"]
+__all__ = ["ParkedRecord", "StateStore", "parked_name"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,20 @@ class ParkedRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def parked_name(recording_id: str) -> str:
+    """The file name (without ``.json``) of a recording's parked record: its ``sanitize_id`` form,
+    whatever the id. Ids ``sanitize_id`` refuses (``.``, ``..``, empty, over-long) are exactly the
+    ones most in need of parking, and a leading dot would make a backend-reserved name; both get
+    names ``sanitize_id`` never produces (it encodes as ``%XX`` with upper-case hex and never encodes
+    a dot), so no two ids share a record. The document itself carries the id as the vendor sent it."""
+    try:
+        name = sanitize_id(recording_id)
+    except PermanentError:
+        digest = hashlib.sha256(str(recording_id).encode("utf-8", "surrogatepass")).hexdigest()
+        return f"%bad-{digest[:40]}"
+    return "%2E" + name[1:] if name.startswith(".") else name
 
 
 class StateStore:
@@ -72,7 +88,7 @@ class StateStore:
     # -- parked failures -------------------------------------------------------------------------
     def _parked_key(self, account: str, recording_id: str, kind: str) -> str:
         suffix = "" if kind == "recording" else f".{kind}"
-        return state_key(account, f"parked/{sanitize_id(recording_id)}{suffix}.json")
+        return state_key(account, f"parked/{parked_name(recording_id)}{suffix}.json")
 
     def park(self, account: str, record: ParkedRecord) -> None:
         self._write(self._parked_key(account, record.recording_id, record.kind), record.as_dict())

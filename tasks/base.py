@@ -1,0 +1,130 @@
+"""The one base class of recarchive's Celery tasks: the cross-cutting parts, so tasks stay ~5 lines.
+
+``settle`` maps what the pipeline raises to what the queue should do (DESIGN: tasks only react):
+
+- ``RetryableError`` (429, 5xx, cut, expired link), an unreachable storage or a soft time limit →
+  ``self.retry`` with exponential backoff and jitter, or the vendor's ``Retry-After`` when it gave
+  one; on the last retry the recording is parked with its reason (storage outages are not parked:
+  there is nowhere to write that down — the task fails and the next discovery pass re-enqueues).
+- ``PermanentError`` → already parked by ``archive_recording``; one raised before the pipeline ran
+  is parked here.
+- ``NotReady`` → an outcome, not an error: the task finishes and the next discovery pass lists the
+  recording again (no tight retry loop).
+- ``AccountError`` → logged and raised: the task fails clearly, the next pass tries again.
+
+It also reports metrics (queue lag, outcomes, failures) and releases the recording's enqueue
+dedupe key once its work is finished for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from config.settings import AccountSettings
+from worker._runtime import Runtime, runtime_for
+from worker.archive import ArchiveResult, Outcome
+from worker.daemon import DaemonOptions, park_exhausted
+from worker.errors import AccountError, ArchiverError, PermanentError, RateLimited, RetryableError, StorageUnavailable
+from worker.metrics import metrics
+from worker.redact import mask_secrets
+
+__all__ = ["ArchiverTask", "TimedOut"]
+
+log = logging.getLogger("recarchive.tasks")
+
+
+class TimedOut(RetryableError):
+    """The task ran past its soft time limit (a stalled transfer): tried again later."""
+
+    reason = "time_limit"
+
+
+class ArchiverTask(Task):  # type: ignore[misc]
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = 5  # the bound actually used is DaemonOptions.max_retries (RECARCHIVE_MAX_RETRIES)
+
+    def runtime(self) -> Runtime:
+        return runtime_for(self.app)
+
+    def observe_lag(self, queue: str, enqueued_at: float | None) -> None:
+        if enqueued_at and not self.request.retries:
+            metrics().queue_lag.labels(queue).observe(max(0.0, time.time() - float(enqueued_at)))
+
+    def settle(self, account_name: str, payload: dict[str, Any],
+               work: Callable[[Runtime, AccountSettings], ArchiveResult]) -> dict[str, Any]:
+        """Run ``work`` (one ``worker.daemon`` function) and map its errors; return the result as JSON."""
+        try:
+            runtime = self.runtime()
+        except StorageUnavailable as exc:  # the worker's pre-flight: storage down, nothing to do yet
+            log.warning("storage unavailable: %s", mask_secrets(str(exc)), extra={"account": account_name})
+            if self.request.retries >= DaemonOptions.from_env().max_retries:
+                raise
+            raise self.retry(exc=exc, countdown=self.countdown(exc, DaemonOptions.from_env())) from None
+        account = runtime.account(account_name)
+        rid = str(payload.get("recording_id"))
+        try:
+            try:
+                result = work(runtime, account)
+            except SoftTimeLimitExceeded:
+                raise TimedOut("the task ran past its soft time limit", recording_id=rid) from None
+        except AccountError as exc:
+            self._count_failure(account, exc)
+            log.error("account %s: %s", account.name, mask_secrets(str(exc)),
+                      extra={"account": account.name, "recording_id": rid, "reason": exc.reason})
+            runtime.coord.dedupe.release(account.name, rid)
+            raise
+        except (RetryableError, StorageUnavailable) as exc:
+            result = self._retry_or_park(runtime, account, payload, exc)
+        except PermanentError as exc:
+            self._count_failure(account, exc)
+            result = park_exhausted(runtime.ctx, account, payload, exc, self.request.retries + 1)
+        self._finish(runtime, account, result)
+        return result.as_dict()
+
+    def _retry_or_park(self, runtime: Runtime, account: AccountSettings, payload: dict[str, Any],
+                       exc: ArchiverError) -> ArchiveResult:
+        self._count_failure(account, exc)
+        limit = runtime.options.max_retries
+        rid = str(payload.get("recording_id"))
+        if self.request.retries < limit:
+            countdown = self.countdown(exc, runtime.options)
+            log.info("%s/%s: %s; retry %d of %d in %.1fs", account.name, rid, mask_secrets(str(exc)),
+                     self.request.retries + 1, limit, countdown,
+                     extra={"account": account.name, "recording_id": rid, "reason": exc.reason})
+            raise self.retry(exc=exc, countdown=countdown, max_retries=limit)
+        if isinstance(exc, StorageUnavailable):
+            runtime.coord.dedupe.release(account.name, rid)
+            raise exc
+        return park_exhausted(runtime.ctx, account, payload, exc, self.request.retries + 1)
+
+    def countdown(self, exc: ArchiverError, options: DaemonOptions) -> float:
+        """The vendor's Retry-After when it gave one, else exponential backoff; both with jitter so
+        retries of many recordings do not arrive together."""
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return float(exc.retry_after) * (1 + random.random() / 4)
+        delay = min(options.retry_backoff_max, options.retry_backoff * 2 ** self.request.retries)
+        return float(delay * (0.5 + random.random() / 2))
+
+    def _count_failure(self, account: AccountSettings, exc: ArchiverError) -> None:
+        metrics().failures.labels(account.name, exc.reason).inc()
+
+    def _finish(self, runtime: Runtime, account: AccountSettings, result: ArchiveResult) -> None:
+        m = metrics()
+        if result.outcome is Outcome.NOT_READY:
+            m.not_ready.labels(account.name).inc()
+        elif result.outcome in (Outcome.ARCHIVED, Outcome.REVISION, Outcome.STAGED):
+            m.download_seconds.labels(account.name).observe(result.seconds)
+        if result.outcome is not Outcome.STAGED:  # a staged recording's key is released by its transcode
+            runtime.coord.dedupe.release(account.name, result.recording_id)
+        log.info("%s/%s: %s", account.name, result.recording_id, result.outcome,
+                 extra={"account": account.name, "provider": account.provider,
+                        "recording_id": result.recording_id, "outcome": str(result.outcome),
+                        "reason": result.reason})
