@@ -129,3 +129,31 @@ def test_auth_failure_is_a_clear_account_error_and_others_finish(sim: Any, tmp_p
     assert summary["convirza"]["archived"] == 2
     assert "credentials" in summary["envoy"]["error"]
     assert "wrong-token-123" not in proc.stdout + proc.stderr
+
+
+def test_run_without_once_repeats_until_interrupted(sim: Any, tmp_path: Path) -> None:
+    """The foreground service mode: a pass every discover_every; Ctrl-C stops it cleanly (exit 130)."""
+    sim.add("convirza", 1, seconds=0.5)
+    config = tmp_path / "c.toml"
+    write_config(config, {"url": str(tmp_path / "archive")}, [sim.account("convirza")])
+    config.write_text(config.read_text().replace('lookback = "2h"', 'lookback = "2h"\ndiscover_every = "1s"'))
+    proc = subprocess.Popen([str(BIN), "run", "--json", "--config", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **sim.environ()})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lists = [r for r in sim.requests if r.kind == "api"]
+            if len(lists) >= 3:
+                break
+            time.sleep(0.2)
+        assert len([r for r in sim.requests if r.kind == "api"]) >= 3, "expected at least three passes"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    passes = [json.loads(chunk) for chunk in re.split(r"(?m)^(?=\{)", out) if chunk.strip()]
+    assert sum(a["archived"] for p in passes for a in p["accounts"]) == 1
