@@ -15,10 +15,12 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -134,7 +136,7 @@ def archive_recording(
         result.outcome = _READINESS_OUTCOME[recording.readiness]
         return result
     handle = ctx.handle(account)
-    try:
+    with _settled(ctx, account, recording, result, started):
         prefix = recording_prefix(account.provider, account.name, recording.started_at, recording.recording_id)
         committed = _committed(ctx, prefix)
         if committed is not None and not force:
@@ -142,6 +144,16 @@ def archive_recording(
             _ensure_retention(ctx, account, recording, prefix, committed)
             return result
         _archive(ctx, handle, recording, prefix, committed, result, commit)
+    return result
+
+
+@contextlib.contextmanager
+def _settled(ctx: ArchiveContext, account: AccountSettings, recording: Recording, result: ArchiveResult,
+             started: float) -> Iterator[None]:
+    """Turn a recording-level error into the result's outcome (parked, not ready, no recording);
+    let through only what must stop more than this recording."""
+    try:
+        yield
     except NotReady:
         result.outcome = Outcome.NOT_READY
     except NoRecording as exc:
@@ -157,7 +169,6 @@ def archive_recording(
         _park(ctx, account, recording, exc, result)
     finally:
         result.seconds = time.monotonic() - started
-    return result
 
 
 def _committed(ctx: ArchiveContext, prefix: str) -> dict[str, Any] | None:
@@ -266,23 +277,13 @@ def commit_staged(ctx: ArchiveContext, account: AccountSettings, recording: Reco
                            listed_at=recording.listed_at, started_at=recording.started_at)
     if staged.extra.get("revision"):
         result.outcome = Outcome.REVISION
-    try:
+    with _settled(ctx, account, recording, result, started):
         if source is not None:
             _commit(ctx, account, recording, staged, source, result)
         else:
             with ctx.workdir.temp_file(".media", expected_size=staged.original.size) as path:
                 _fetch_stored(ctx, staged, path)
                 _commit(ctx, account, recording, staged, path, result)
-    except (AccountError, StorageUnavailable):
-        raise
-    except RetryableError as exc:
-        if not ctx.retry.park_on_exhaustion:
-            raise
-        _park(ctx, account, recording, exc, result)
-    except ArchiverError as exc:
-        _park(ctx, account, recording, exc, result)
-    finally:
-        result.seconds = time.monotonic() - started
     return result
 
 
