@@ -40,6 +40,15 @@ def test_rearchive_unchanged_revision_and_parked(sim: Any, tmp_path: Path) -> No
     assert status["parked_failures"][0]["recording_id"] == recs[2].id
     assert status["parked_failures"][0]["reason"] == "not_media"
 
+    # the next pass does not hammer the parked recording: skipped, reported, not a new failure
+    sim.clear_requests()
+    since = min(r.started_at for r in recs).strftime("%Y-%m-%dT%H:%M:%SZ")
+    again_run = cli(config, sim, "run", "--once", "--json", "--since", since)
+    assert again_run.returncode == 0, again_run.stderr
+    acct = json.loads(again_run.stdout)["accounts"][0]
+    assert acct["parked_earlier"] == 1 and acct["parked"] == 0 and acct["unchanged"] == 2
+    assert sim.media_requests(recs[2].id) == 0
+
     # unchanged bytes: reported, nothing written
     before = sorted(p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and "_state" not in p.parts)
     same = cli(config, sim, "rearchive", "--account", "acme", "--id", recs[0].id, "--json")

@@ -75,6 +75,7 @@ class Outcome(StrEnum):
     NO_RECORDING = "no_recording"
     DELETED = "deleted"
     PARKED = "parked"
+    PARKED_EARLIER = "parked_earlier"  # parked by an earlier pass: skipped until re-archived by hand
     STAGED = "staged"  # original stored, commit left to a later task (daemon with renditions)
 
 
@@ -94,6 +95,8 @@ class ArchiveResult:
     staged: Staged | None = None
     #: integrity findings worth an operator's look (e.g. "duration_mismatch"); archived all the same
     flags: list[str] = field(default_factory=list)
+    #: a manual re-archive (it may lift a parked record); discovery passes skip parked recordings
+    forced: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,7 +134,7 @@ def archive_recording(
     """
     started = time.monotonic()
     result = ArchiveResult(account.name, account.provider, recording.recording_id, Outcome.ARCHIVED,
-                           listed_at=recording.listed_at, started_at=recording.started_at)
+                           listed_at=recording.listed_at, started_at=recording.started_at, forced=force)
     if recording.readiness in _READINESS_OUTCOME:
         result.outcome = _READINESS_OUTCOME[recording.readiness]
         return result
@@ -318,8 +321,9 @@ def _commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording,
         version=__version__, extra=extra,
     )
     meta_key = metadata_key(prefix)
+    body = dump_metadata(document)
     try:
-        ctx.storage.put_bytes(meta_key, dump_metadata(document), content_type="application/json",
+        ctx.storage.put_bytes(meta_key, body, content_type="application/json",
                               metadata=_user_meta(account, recording, staged.original.sha256))
     except ObjectExists:
         # another worker committed the same recording first: theirs stands, ours is a no-op
@@ -332,8 +336,9 @@ def _commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording,
     if renditions_failed:
         result.flags.append("rendition_failed")
     result.keys = [obj.key for obj in objects] + [ctx.storage.full_key(meta_key)]
-    ctx.state.unpark(account.name, recording.recording_id)
-    ctx.emit("archived", account, document)
+    if result.forced:
+        ctx.state.unpark(account.name, recording.recording_id)  # passes skip parked ones: only a re-archive
+    ctx.emit("archived", account, document, body)
 
 
 def _download(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, path: Path) -> _Download:

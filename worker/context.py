@@ -47,7 +47,7 @@ class RetryPolicy:
 class ArchiveHooks(Protocol):
     """Observers of the pipeline (metrics, manifests, progress); every method is optional."""
 
-    def archived(self, account: AccountSettings, document: dict[str, Any]) -> None: ...
+    def archived(self, account: AccountSettings, document: dict[str, Any], body: bytes | None = None) -> None: ...
 
 
 @dataclass

@@ -28,14 +28,14 @@ from typing import Any, Protocol
 
 from config.settings import AccountSettings
 from providers.base import Readiness, Recording, Window
-from storage.keys import metadata_key, recording_prefix, sanitize_id, state_key
+from storage.keys import metadata_key, recording_prefix
 from worker._payload import recording_from_payload, recording_to_payload
 from worker.archive import ArchiveResult, Outcome, Staged, archive_recording, commit_staged
 from worker.context import ArchiveContext
 from worker.errors import AccountError, ArchiverError, ConfigError, NoRecording, NotReady, PermanentError
 from worker.redact import mask_secrets
 from worker.runner import discover, discovery_window, order_for_download
-from worker.state import ParkedRecord
+from worker.state import ParkedRecord, parked_name
 
 __all__ = [
     "DaemonOptions",
@@ -202,7 +202,7 @@ def discover_and_enqueue(
             raise
         summary.found = len(recordings)
         committed = _committed_ids(ctx, account, recordings)
-        parked = _parked_ids(ctx, account)
+        parked = ctx.state.parked_names(account.name)
         holding: list[datetime] = []
         for rec in recordings:
             if rec.readiness is Readiness.NOT_READY:
@@ -217,7 +217,7 @@ def discover_and_enqueue(
                 summary.deleted_ids.append(rec.recording_id)
             elif rec.recording_id in committed:
                 summary.archived += 1
-            elif _safe_id(rec.recording_id) in parked:
+            elif parked_name(rec.recording_id) in parked:
                 summary.parked += 1
             else:
                 holding.append(rec.listed_at)
@@ -251,13 +251,6 @@ def _enqueue_once(account: AccountSettings, rec: Recording, enqueue: Callable[[R
     summary.enqueued += 1
 
 
-def _safe_id(recording_id: str) -> str:
-    try:
-        return sanitize_id(recording_id)
-    except PermanentError:
-        return ""
-
-
 def _committed_ids(ctx: ArchiveContext, account: AccountSettings, recordings: Iterable[Recording]) -> set[str]:
     """Ids whose ``metadata.json`` exists: one listing per day folder instead of a HEAD per recording."""
     by_day: dict[str, dict[str, str]] = {}
@@ -277,17 +270,6 @@ def _committed_ids(ctx: ArchiveContext, account: AccountSettings, recordings: It
             if rest == "metadata.json" and folder in folders:
                 committed.add(folders[folder])
     return committed
-
-
-def _parked_ids(ctx: ArchiveContext, account: AccountSettings) -> set[str]:
-    """Sanitized ids parked as failed recordings (a failed rendition does not count: it is archived)."""
-    root = state_key(account.name, "parked/")
-    ids = set()
-    for info in ctx.storage.list(root):
-        name = info.key[len(root):]
-        if name.endswith(".json") and "/" not in name and not name.endswith(".rendition.json"):
-            ids.add(name[: -len(".json")])
-    return ids
 
 
 def _record_failure(ctx: ArchiveContext, account: AccountSettings, exc: ArchiverError) -> None:

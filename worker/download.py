@@ -9,7 +9,6 @@ bytes already spooled (or restarted when the server ignores ``Range``), so the r
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,10 +93,10 @@ class Spool:
         self.restarts += 1
 
     def finish(self) -> str:
-        """Flush to disk and return the hex SHA-256 of everything written."""
+        """Flush and return the hex SHA-256 of everything written. No fsync: the spool is scratch
+        space, read back by this process; durability comes from the store it is uploaded to."""
         assert self._file is not None, "spool not open"
         self._file.flush()
-        os.fsync(self._file.fileno())
         return str(self._sha.hexdigest())
 
     @property

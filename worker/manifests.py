@@ -76,11 +76,12 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------- entries
 
 
-def entry_lines(storage: Storage, document: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+def entry_lines(storage: Storage, document: dict[str, Any],
+                body: bytes | None = None) -> tuple[str, list[dict[str, Any]]]:
     """(full ``metadata.json`` key, manifest lines) of a committed recording's ``metadata.json``.
 
-    The ``metadata.json`` line hashes the bytes as stored (read back), so the manifest also proves
-    the metadata unaltered, not only the media.
+    The ``metadata.json`` line hashes the bytes as stored — ``body``, the exact bytes the pipeline
+    just wrote, or else read back — so the manifest also proves the metadata unaltered.
     """
     started = parse_iso(document.get("started_at"))
     if started is None:
@@ -91,7 +92,8 @@ def entry_lines(storage: Storage, document: dict[str, Any]) -> tuple[str, list[d
     if isinstance(revision, int) and revision > 1:
         prefix += f"r{revision}/"
     meta_rel = metadata_key(prefix)
-    body = storage.read_bytes(meta_rel)
+    if body is None:
+        body = storage.read_bytes(meta_rel)
     common = {"archived_at": document.get("archived_at"), "recording_id": document["recording_id"],
               "started_at": document.get("started_at")}
     lines = [{"key": str(obj["key"]), "sha256": str(obj["sha256"]), "size": int(obj["size"]),
@@ -112,9 +114,9 @@ class ManifestHook:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    def archived(self, account: AccountSettings, document: dict[str, Any]) -> None:
+    def archived(self, account: AccountSettings, document: dict[str, Any], body: bytes | None = None) -> None:
         try:
-            write_entry(self.storage, account.name, document)
+            write_entry(self.storage, account.name, document, body)
         except StorageUnavailable:
             log.warning("manifest entry for %s/%s not written: storage unavailable",
                         account.name, document.get("recording_id"))
@@ -123,8 +125,8 @@ class ManifestHook:
                         document.get("recording_id"), exc)
 
 
-def write_entry(storage: Storage, account: str, document: dict[str, Any]) -> str:
-    meta_full, lines = entry_lines(storage, document)
+def write_entry(storage: Storage, account: str, document: dict[str, Any], body: bytes | None = None) -> str:
+    meta_full, lines = entry_lines(storage, document, body)
     archived = parse_iso(document.get("archived_at")) or datetime.now(UTC)
     key = pending_key(account, archived.astimezone(UTC).date(), meta_full)
     entry = {"schema": ENTRY_SCHEMA, "account": account, "metadata_key": meta_full, "lines": lines}

@@ -77,7 +77,7 @@ def metrics() -> Metrics:
 class MetricsHook:
     """Counts the pipeline's ``archived`` and ``parked`` events (an ``ArchiveContext`` hook)."""
 
-    def archived(self, account: AccountSettings, document: dict[str, Any]) -> None:
+    def archived(self, account: AccountSettings, document: dict[str, Any], body: bytes | None = None) -> None:
         m = metrics()
         m.archived.labels(account.name, account.provider).inc()
         size = sum(int(o.get("size") or 0) for o in document.get("objects", []) if o.get("role") == "original")

@@ -24,6 +24,7 @@ from worker.context import ArchiveContext
 from worker.errors import AccountError, ArchiverError, StorageUnavailable
 from worker.manifests import close_account, install_manifest_hook
 from worker.redact import mask_secrets
+from worker.state import parked_name
 
 __all__ = ["AccountSummary", "PassSummary", "discover", "discovery_window", "order_for_download", "run_pass"]
 
@@ -63,6 +64,7 @@ class AccountSummary:
             "no_recording": self.counts[Outcome.NO_RECORDING],
             "deleted": self.counts[Outcome.DELETED],
             "parked": self.counts[Outcome.PARKED],
+            "parked_earlier": self.counts[Outcome.PARKED_EARLIER],
             "bytes": self.bytes,
             "api_calls": self.api_calls,
             "error": self.error,
@@ -181,8 +183,14 @@ def run_pass(
             continue
         acct.found = len(recordings)
         listed[account.name] = recordings
+        parked = ctx.state.parked_names(account.name)
         emit("discovered", (acct, recordings))
-        jobs.extend((acct, account, rec) for rec in recordings)
+        for rec in recordings:
+            if parked_name(rec.recording_id) in parked:
+                # parked with its reason by an earlier pass: `recarchive rearchive` retries it
+                acct.counts[Outcome.PARKED_EARLIER] += 1
+            else:
+                jobs.append((acct, account, rec))
 
     failed_accounts: set[str] = set()
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="archive") as pool:

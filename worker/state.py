@@ -98,6 +98,17 @@ class StateStore:
         if self.storage.head(key) is not None:
             self.storage.delete(key)
 
+    def parked_names(self, account: str) -> set[str]:
+        """``parked_name`` of every recording parked as failed, from one listing (a failed rendition
+        does not count: its recording is archived). Compare with ``parked_name(recording_id)``."""
+        root = state_key(account, "parked/")
+        names = set()
+        for info in self.storage.list(root):
+            name = info.key[len(root):]
+            if name.endswith(".json") and "/" not in name and not name.endswith(".rendition.json"):
+                names.add(name[: -len(".json")])
+        return names
+
     def is_parked(self, account: str, recording_id: str) -> bool:
         return self.storage.head(self._parked_key(account, recording_id, "recording")) is not None
 

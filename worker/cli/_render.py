@@ -88,5 +88,10 @@ def _row(acct: AccountSummary) -> list[str]:
     data = acct.as_dict(with_results=False)
     status = "ok" if not acct.failed else ("FAILED: " + mask_secrets(acct.error) if acct.error else "parked")
     return [acct.account, acct.provider, str(data["found"]), str(data["archived"]), str(data["unchanged"]),
-            str(data["not_ready"]), str(data["no_recording"]), str(data["deleted"]), str(data["parked"]),
+            str(data["not_ready"]), str(data["no_recording"]), str(data["deleted"]), _parked(data),
             human_bytes(acct.bytes), status]
+
+
+def _parked(data: dict[str, Any]) -> str:
+    earlier = int(data.get("parked_earlier") or 0)
+    return f"{data['parked']} (+{earlier} earlier)" if earlier else str(data["parked"])
