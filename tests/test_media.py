@@ -259,7 +259,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_decode_timeout_reports_and_reaps(lib: Path) -> None:
-    report = check_decode(lib / "long.wav", timeout=0.001)
+    report = check_decode(lib / "ten.mp3", timeout=0.001)  # (PCM WAV needs no ffmpeg: see below)
     assert not report.ok
     assert report.message is not None
     assert "did not finish" in report.message
@@ -493,3 +493,28 @@ def test_probe_uses_ffprobe_json_when_present(lib: Path, tmp_path: Path, monkeyp
     monkeypatch.setattr(media, "find_ffmpeg", lambda: find_ffmpeg().__class__(FFMPEG, str(fake)))
     info = probe_media(lib / "a.wav")
     assert (info.container, info.codec, info.duration_seconds) == ("wav", "pcm_mulaw", 2.5)
+
+
+# --- the PCM WAV decode check without ffmpeg ----------------------------------------------------
+
+
+def test_pcm_wav_check_agrees_with_ffmpeg(lib: Path, tmp_path: Path) -> None:
+    """The structural check of a PCM WAV reports what a full ffmpeg decode reports."""
+    from worker._wavcheck import inspect_pcm_wav
+    from worker.media import _run_to_null
+
+    for name in ("a.wav", "long.wav"):
+        fast = check_decode(lib / name)
+        slow = _run_to_null(lib / name, ["-map", "0:a?"], None)
+        assert inspect_pcm_wav(lib / name) is not None
+        assert fast.ok and fast.errors == 0
+        assert fast.decoded_seconds == pytest.approx(slow.seconds, abs=0.05)
+    cut = tmp_path / "cut.wav"
+    data = (lib / "long.wav").read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    fast = check_decode(cut)
+    slow = _run_to_null(cut, ["-map", "0:a?"], None)
+    assert fast.errors == 1 and "declares" in (fast.message or "")
+    assert fast.decoded_seconds == pytest.approx(slow.seconds, abs=0.05)
+    mp3 = lib / "a.mp3"
+    assert inspect_pcm_wav(mp3) is None

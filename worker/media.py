@@ -38,6 +38,7 @@ from worker._ffmpeg_parse import (
     parse_progress_time,
 )
 from worker._ffmpeg_proc import Capped, Child
+from worker._wavcheck import inspect_pcm_wav
 from worker.errors import ConfigError, CorruptMedia, PermanentError
 from worker.ffmpeg import FFmpeg, find_ffmpeg
 
@@ -265,6 +266,15 @@ def check_decode(path: Path, *, timeout: float | None = None) -> DecodeReport:
     with ``errors`` > 0. A truncated file decodes "fine" but short: compare ``decoded_seconds`` with
     the probed or vendor duration through ``duration_flag``.
     """
+    wav = inspect_pcm_wav(path)
+    if wav is not None:  # PCM: decoding is reading; the structure is the whole check
+        return DecodeReport(
+            ok=True,
+            errors=0 if wav.complete else 1,
+            decoded_seconds=wav.seconds,
+            message=None if wav.complete else
+            f"{path.name}: data chunk declares {wav.declared_data} bytes, {wav.available_data} present",
+        )
     run = _run_to_null(path, ["-map", "0:a?"], timeout)
     message = run.errors.first
     if run.killed:
