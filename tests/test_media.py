@@ -491,7 +491,7 @@ def test_probe_uses_ffprobe_json_when_present(lib: Path, tmp_path: Path, monkeyp
     )
     fake.chmod(0o755)
     monkeypatch.setattr(media, "find_ffmpeg", lambda: find_ffmpeg().__class__(FFMPEG, str(fake)))
-    info = probe_media(lib / "a.wav")
+    info = probe_media(lib / "a.mp3")  # (a PCM WAV is described from its header, without any probe)
     assert (info.container, info.codec, info.duration_seconds) == ("wav", "pcm_mulaw", 2.5)
 
 
@@ -518,3 +518,20 @@ def test_pcm_wav_check_agrees_with_ffmpeg(lib: Path, tmp_path: Path) -> None:
     assert fast.decoded_seconds == pytest.approx(slow.seconds, abs=0.05)
     mp3 = lib / "a.mp3"
     assert inspect_pcm_wav(mp3) is None
+
+
+def test_pcm_wav_probe_agrees_with_ffmpeg(lib: Path, tmp_path: Path) -> None:
+    """The header-only description of a PCM WAV equals ffmpeg's."""
+    import worker.media as media
+
+    for name in ("a.wav", "long.wav"):
+        fast = probe_media(lib / name)
+        original = media.inspect_pcm_wav
+        try:
+            media.inspect_pcm_wav = lambda path: None  # type: ignore[assignment]
+            slow = probe_media(lib / name)
+        finally:
+            media.inspect_pcm_wav = original
+        assert (fast.container, fast.codec, fast.sample_rate, fast.channels, fast.has_video) == \
+            (slow.container, slow.codec, slow.sample_rate, slow.channels, slow.has_video)
+        assert fast.duration_seconds == pytest.approx(slow.duration_seconds, abs=0.05)

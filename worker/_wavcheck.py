@@ -28,6 +28,9 @@ class PcmWav:
     block_align: int
     declared_data: int
     available_data: int
+    sample_rate: int
+    channels: int
+    codec: str  # ffmpeg's name for it: pcm_s16le, pcm_f32le, pcm_mulaw, ...
 
     @property
     def seconds(self) -> float:
@@ -47,7 +50,7 @@ def inspect_pcm_wav(path: Path) -> PcmWav | None:
         if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
             return None
         offset = 12
-        fmt: tuple[int, int, int] | None = None
+        fmt: _Format | None = None
         for _ in range(_MAX_CHUNKS):
             handle.seek(offset)
             chunk = handle.read(8)
@@ -62,15 +65,24 @@ def inspect_pcm_wav(path: Path) -> PcmWav | None:
             elif name == b"data":
                 if fmt is None or length == 0xFFFFFFFF:
                     return None
-                byte_rate, block_align, _bits = fmt
-                return PcmWav(byte_rate, block_align, length, max(0, min(length, size - body)))
+                return PcmWav(fmt.byte_rate, fmt.block_align, length, max(0, min(length, size - body)),
+                              fmt.sample_rate, fmt.channels, fmt.codec)
             offset = body + length + (length & 1)
             if offset > size:
                 return None
     return None
 
 
-def _format(data: bytes) -> tuple[int, int, int] | None:
+@dataclass(frozen=True)
+class _Format:
+    byte_rate: int
+    block_align: int
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+def _format(data: bytes) -> _Format | None:
     if len(data) < 16:
         return None
     tag, channels, rate, byte_rate, block_align, bits = struct.unpack("<HHIIHH", data[:16])
@@ -82,4 +94,15 @@ def _format(data: bytes) -> tuple[int, int, int] | None:
         return None
     if byte_rate != rate * block_align:
         return None  # an inconsistent header: let ffmpeg judge it
-    return byte_rate, block_align, bits
+    codec = _codec(tag, bits)
+    return None if codec is None else _Format(byte_rate, block_align, rate, channels, codec)
+
+
+def _codec(tag: int, bits: int) -> str | None:
+    if tag == 0x0006:
+        return "pcm_alaw"
+    if tag == 0x0007:
+        return "pcm_mulaw"
+    if tag == 0x0003:
+        return {32: "pcm_f32le", 64: "pcm_f64le"}.get(bits)
+    return {8: "pcm_u8", 16: "pcm_s16le", 24: "pcm_s24le", 32: "pcm_s32le"}.get(bits)

@@ -224,6 +224,10 @@ def probe_media(path: Path, *, hint: str | None = None) -> MediaInfo:
     ffmpeg demuxer. Raises ``CorruptMedia`` when ffmpeg cannot open it as audio/video at all."""
     if not path.is_file():
         raise FileNotFoundError(f"{path.name}: no such file to probe")
+    wav = inspect_pcm_wav(path)
+    if wav is not None:  # a plain PCM WAV describes itself in its header: no process to start
+        return MediaInfo(container="wav", codec=wav.codec, sample_rate=wav.sample_rate, channels=wav.channels,
+                         duration_seconds=wav.seconds, has_video=False, video_codec=None)
     tools = find_ffmpeg()
     result: ProbeResult | None = None
     if tools.ffprobe:
