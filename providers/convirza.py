@@ -37,13 +37,13 @@ from providers._paging import (
     relisted_on_shift,
 )
 from providers._parse import as_float, as_int, as_list, as_mapping, as_text, optional_time, parse_vendor_time
+from providers._vendor import VendorBase
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import AccountError, AuthError, BadVendorData, NoRecording
 from worker.redact import mask_secrets, scrub_record
 
 if TYPE_CHECKING:
     from config.settings import AccountSettings
-    from providers._http import VendorClient
 
 __all__ = ["ConvirzaProvider"]
 
@@ -57,21 +57,11 @@ EXPIRY_MARGIN = timedelta(minutes=1)
 _SINGLE_OVERRIDES: Mapping[int, Action] = {404: Action.NO_RECORDING}
 
 
-class ConvirzaProvider:
+class ConvirzaProvider(VendorBase):
     """Convirza calls with their signed recording URLs."""
 
     name: ClassVar[str] = "convirza"
     max_page_size: ClassVar[int] = PAGE_SIZE
-    listing_sorted: ClassVar[bool] = False
-    default_rate_limit: ClassVar[float] = 5.0
-
-    @classmethod
-    def client_auth(cls, account: AccountSettings) -> tuple[dict[str, str], dict[str, str]]:
-        return {"Authorization": f"Bearer {account.token.get_secret_value()}"}, {}
-
-    def __init__(self, account: AccountSettings, client: VendorClient) -> None:
-        self.account = account
-        self.client = client
 
     def media_hosts(self) -> list[str]:
         return ["*.convirza.com"]

@@ -40,6 +40,7 @@ from providers._classify import Action
 from providers._paging import OffsetPaginator, Page, ShiftWatch, in_window_once, paginate, relisted_on_shift
 from providers._parse import as_bool, as_float, as_int, as_list, as_mapping, as_text, parse_vendor_time
 from providers._source import source_of
+from providers._vendor import VendorBase
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import AccountError, AuthError, BadVendorData, NoRecording, PermanentError
 from worker.redact import mask_secrets
@@ -58,25 +59,19 @@ NAIVE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _LIST_OVERRIDES: Mapping[int, Action] = {404: Action.OK}
 
 
-class ConvosoProvider:
+class ConvosoProvider(VendorBase):
     """Convoso lead recordings, one listing per configured lead."""
 
     name: ClassVar[str] = "convoso"
     max_page_size: ClassVar[int] = PAGE_SIZE
-    listing_sorted: ClassVar[bool] = False
-    default_rate_limit: ClassVar[float] = 5.0
 
     @classmethod
     def client_auth(cls, account: AccountSettings) -> tuple[dict[str, str], dict[str, str]]:
         return {}, {"auth_token": account.token.get_secret_value()}
 
     def __init__(self, account: AccountSettings, client: VendorClient) -> None:
-        self.account = account
-        self.client = client
+        super().__init__(account, client)
         self.path = PRIMARY_PATH
-
-    def media_hosts(self) -> list[str]:
-        return []
 
     # -- listing -------------------------------------------------------------------------------
 

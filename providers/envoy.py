@@ -29,13 +29,13 @@ from urllib.parse import quote, urljoin
 from providers._classify import Action
 from providers._paging import CursorPaginator, Page, in_window_once, iso_utc, paginate
 from providers._parse import as_bool, as_float, as_int, as_list, as_mapping, as_text, optional_time, parse_vendor_time
+from providers._vendor import VendorBase
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import BadVendorData, NoRecording, NotReady
 from worker.redact import scrub_record
 
 if TYPE_CHECKING:
     from config.settings import AccountSettings
-    from providers._http import VendorClient
 
 __all__ = ["EnvoyProvider"]
 
@@ -55,27 +55,18 @@ _RECORDING_OVERRIDES: Mapping[int, Action] = {
 }
 
 
-class EnvoyProvider:
+class EnvoyProvider(VendorBase):
     """Envoy calls and their time-limited recording URLs."""
 
     name: ClassVar[str] = "envoy"
     max_page_size: ClassVar[int] = PAGE_SIZE
-    listing_sorted: ClassVar[bool] = False
-    default_rate_limit: ClassVar[float] = 5.0
 
     @classmethod
     def client_auth(cls, account: AccountSettings) -> tuple[dict[str, str], dict[str, str]]:
-        headers = {"Authorization": f"Bearer {account.token.get_secret_value()}"}
+        headers, params = super().client_auth(account)
         if account.organization_id:
             headers["X-Organization-ID"] = account.organization_id
-        return headers, {}
-
-    def __init__(self, account: AccountSettings, client: VendorClient) -> None:
-        self.account = account
-        self.client = client
-
-    def media_hosts(self) -> list[str]:
-        return []
+        return headers, params
 
     # -- listing -------------------------------------------------------------------------------
 

@@ -44,13 +44,13 @@ from providers._paging import (
     relisted_on_shift,
 )
 from providers._parse import as_float, as_list, as_mapping, as_text, optional_time, parse_vendor_time
+from providers._vendor import VendorBase
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import BadVendorData, NotReady, UnsafeURL
 from worker.redact import redact_url, scrub_record
 
 if TYPE_CHECKING:
-    from config.settings import AccountSettings
-    from providers._http import VendorClient
+    pass
 
 __all__ = ["SalesloftProvider"]
 
@@ -65,24 +65,12 @@ _HREF_OVERRIDES: Mapping[int, Action] = {
 _ONE_OVERRIDES: Mapping[int, Action] = {404: Action.NO_RECORDING}
 
 
-class SalesloftProvider:
+class SalesloftProvider(VendorBase):
     """Salesloft conversations (calls and meetings, audio or video)."""
 
     name: ClassVar[str] = "salesloft"
     max_page_size: ClassVar[int] = PAGE_SIZE
     listing_sorted: ClassVar[bool] = True
-    default_rate_limit: ClassVar[float] = 5.0
-
-    @classmethod
-    def client_auth(cls, account: AccountSettings) -> tuple[dict[str, str], dict[str, str]]:
-        return {"Authorization": f"Bearer {account.token.get_secret_value()}"}, {}
-
-    def __init__(self, account: AccountSettings, client: VendorClient) -> None:
-        self.account = account
-        self.client = client
-
-    def media_hosts(self) -> list[str]:
-        return []
 
     # -- listing -------------------------------------------------------------------------------
 

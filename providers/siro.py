@@ -26,12 +26,12 @@ from providers._classify import Action
 from providers._paging import CursorPaginator, Page, in_window_once, iso_utc, paginate
 from providers._parse import as_bool, as_float, as_list, as_mapping, as_text, parse_vendor_time
 from providers._source import source_of
+from providers._vendor import VendorBase
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import Deleted, NoRecording, NotReady, PermanentError
 
 if TYPE_CHECKING:
-    from config.settings import AccountSettings
-    from providers._http import VendorClient
+    pass
 
 __all__ = ["SiroProvider"]
 
@@ -44,24 +44,12 @@ AUDIO_KEYS = ("processedAudioPath", "rawAudioPath")
 _ONE_OVERRIDES: Mapping[int, Action] = {404: Action.NO_RECORDING}
 
 
-class SiroProvider:
+class SiroProvider(VendorBase):
     """Siro field-sales recordings (audio, sometimes video)."""
 
     name: ClassVar[str] = "siro"
     max_page_size: ClassVar[int] = PAGE_SIZE
-    listing_sorted: ClassVar[bool] = False
     default_rate_limit: ClassVar[float] = 15.0  # about 1000 requests/min reported
-
-    @classmethod
-    def client_auth(cls, account: AccountSettings) -> tuple[dict[str, str], dict[str, str]]:
-        return {"Authorization": f"Bearer {account.token.get_secret_value()}"}, {}
-
-    def __init__(self, account: AccountSettings, client: VendorClient) -> None:
-        self.account = account
-        self.client = client
-
-    def media_hosts(self) -> list[str]:
-        return []
 
     # -- listing -------------------------------------------------------------------------------
 
