@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -45,6 +44,8 @@ __all__ = ["DEFAULT_PART_SIZE", "S3Storage", "parse_s3_url"]
 SINGLE_PUT_MAX = 256 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_CONCURRENCY = 4
+#: tries of a whole-object read whose body is cut mid-read (``read_bytes``)
+_BODY_READ_ATTEMPTS = 3
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -72,6 +73,7 @@ class S3Storage:
         *,
         part_size: int = DEFAULT_PART_SIZE,
         max_concurrency: int = DEFAULT_CONCURRENCY,
+        single_put_max: int = SINGLE_PUT_MAX,
     ) -> None:
         """``client`` is a boto3 S3 client (injected by tests); ``settings`` give class and SSE.
 
@@ -85,6 +87,7 @@ class S3Storage:
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.part_size = part_size
         self.max_concurrency = max(1, max_concurrency)
+        self.single_put_max = single_put_max
         endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None) or "AWS S3"
         self.endpoint = redact_url(endpoint) if "://" in endpoint else endpoint
         self._conditional = True  # cleared if the store answers NotImplemented to If-None-Match
@@ -107,6 +110,7 @@ class S3Storage:
         max_attempts: int = 8,
         part_size: int = DEFAULT_PART_SIZE,
         max_concurrency: int = DEFAULT_CONCURRENCY,
+        single_put_max: int = SINGLE_PUT_MAX,
     ) -> S3Storage:
         bucket, prefix = parse_s3_url(settings.url)
         config = Config(
@@ -122,7 +126,8 @@ class S3Storage:
         client = boto3.session.Session().client(
             "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config
         )
-        return cls(client, bucket, prefix, settings, part_size=part_size, max_concurrency=max_concurrency)
+        return cls(client, bucket, prefix, settings, part_size=part_size, max_concurrency=max_concurrency,
+                   single_put_max=single_put_max)
 
     # ----------------------------------------------------------------- helpers
 
@@ -230,7 +235,17 @@ class S3Storage:
         return _info(key, response)
 
     def read_bytes(self, key: str) -> bytes:
-        return b"".join(self.iter_bytes(key))
+        """The whole (small) object. A body cut or stalled mid-read is fetched again: botocore retries
+        a request only until its headers arrive, and a ``metadata.json`` or state read failing on one
+        dropped connection must not park a recording (a parked recording waits for a re-archive)."""
+        for attempt in range(1, _BODY_READ_ATTEMPTS + 1):
+            chunks = self.iter_bytes(key)  # request errors: already retried by botocore
+            try:
+                return b"".join(chunks)
+            except StorageError:
+                if attempt == _BODY_READ_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def iter_bytes(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """The object's bytes; the request is made now, so a missing object fails at the call."""
@@ -297,7 +312,7 @@ class S3Storage:
         and the AWS CLI do too: fewer requests, and the store checks ``If-None-Match`` itself), else
         parallel parts through ``put_stream``."""
         size = path.stat().st_size
-        if size > SINGLE_PUT_MAX or not self._conditional:
+        if size > self.single_put_max or not self._conditional:
             with open(path, "rb") as handle:
                 return self.put_stream(key, handle, content_type=content_type, metadata=metadata)
         args = self._write_args(content_type, metadata)

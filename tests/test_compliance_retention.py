@@ -176,7 +176,7 @@ def test_retention_applied_after_a_multipart_upload(tmp_path: Path, sim: Any, s3
     rec = sim.add("convirza", 1, kind="wav", seconds=340.0)[0]
     config = make_config(tmp_path, sim, s3_storage_table(s3_lock_bucket), retention=RETENTION)
     settings = settings_of(config, sim)
-    storage = make_s3_storage(s3_lock_bucket, "arch", part_size=5 * 1024 * 1024)
+    storage = make_s3_storage(s3_lock_bucket, "arch", part_size=5 * 1024 * 1024, single_put_max=5 * 1024 * 1024)
     ctx = build_context(settings, storage=storage, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.05))
     try:
         summary = run_pass(ctx, list(settings.accounts), concurrency=1)

@@ -55,6 +55,7 @@ from worker.errors import (
     PermanentError,
     RateLimited,
     RetryableError,
+    StorageError,
     StorageUnavailable,
     Unavailable,
 )
@@ -326,9 +327,11 @@ def _commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording,
         ctx.storage.put_bytes(meta_key, body, content_type="application/json",
                               metadata=_user_meta(account, recording, staged.original.sha256))
     except ObjectExists:
-        # another worker committed the same recording first: theirs stands, ours is a no-op
-        result.outcome = Outcome.UNCHANGED
-        return
+        if not _own_commit(ctx, meta_key, body):
+            # another worker committed the same recording first: theirs stands, ours is a no-op
+            result.outcome = Outcome.UNCHANGED
+            return
+        # our own write, whose answer was lost (the store's retry met it): committed, carry on
     _apply_retention(ctx, [*_relative_keys(prefix, objects), meta_key])
     result.bytes = staged.original.size
     integrity = extra.get("integrity") or {}
@@ -339,6 +342,19 @@ def _commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording,
     if result.forced:
         ctx.state.unpark(account.name, recording.recording_id)  # passes skip parked ones: only a re-archive
     ctx.emit("archived", account, document, body)
+
+
+def _own_commit(ctx: ArchiveContext, meta_key: str, body: bytes) -> bool:
+    """Whether the ``metadata.json`` in place is byte for byte the one just sent: a write retried after
+    its first answer was lost (a timeout, a cut connection) meets its own object, and must still apply
+    retention and report the commit (manifest entry). Another worker's commit differs at least in
+    ``archived_at``; one identical to the byte is the same commit anyway."""
+    try:
+        return ctx.storage.read_bytes(meta_key) == body
+    except StorageUnavailable:
+        raise
+    except (FileNotFoundError, StorageError):
+        return False
 
 
 def _download(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, path: Path) -> _Download:
