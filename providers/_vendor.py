@@ -7,12 +7,15 @@ token in the query string, Envoy's organisation header, Convirza's media hosts, 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urljoin, urlsplit
+
+from worker.errors import PermanentError
 
 if TYPE_CHECKING:
     from config.settings import AccountSettings
     from providers._http import VendorClient
 
-__all__ = ["VendorBase"]
+__all__ = ["VendorBase", "media_url"]
 
 
 class VendorBase:
@@ -34,3 +37,18 @@ class VendorBase:
     def media_hosts(self) -> list[str]:
         """Media hosts allowed by default besides ``base_url``'s and ``media_base_url``'s."""
         return []
+
+
+def media_url(path: str, media_base_url: str | None, *, what: str, recording_id: str) -> str:
+    """A vendor's media ``path`` resolved against the account's ``media_base_url`` (PROVIDERS.md,
+    Convoso and Siro); an absolute http(s) URL is kept as is, any other scheme is refused. ``what``
+    names the vendor field in errors."""
+    scheme = urlsplit(path).scheme.lower()
+    if scheme in ("http", "https"):
+        return path
+    if scheme or path.startswith("//"):
+        raise PermanentError(f"{what}: scheme {scheme or '//'!r} is not http(s)", recording_id=recording_id)
+    if not media_base_url:
+        raise PermanentError(f"media_base_url: not configured, and {what} is a relative path",
+                             recording_id=recording_id)
+    return urljoin(media_base_url, path)

@@ -34,15 +34,14 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urljoin, urlsplit
 
 from providers._classify import Action
 from providers._paging import OffsetPaginator, Page, ShiftWatch, in_window_once, paginate, relisted_on_shift
 from providers._parse import as_bool, as_float, as_int, as_list, as_mapping, as_text, parse_vendor_time
 from providers._source import source_of
-from providers._vendor import VendorBase
+from providers._vendor import VendorBase, media_url
 from providers.base import MediaLink, Readiness, Recording, Window
-from worker.errors import AccountError, AuthError, BadVendorData, NoRecording, PermanentError
+from worker.errors import AccountError, AuthError, BadVendorData, NoRecording
 from worker.redact import mask_secrets
 
 if TYPE_CHECKING:
@@ -169,21 +168,8 @@ class ConvosoProvider(VendorBase):
         if not isinstance(url, str) or not url:
             raise NoRecording("convoso lists no recording file for this recording",
                               recording_id=recording.recording_id)
-        return MediaLink(url=media_url(url, self.account.media_base_url, recording.recording_id))
-
-
-def media_url(path: str, media_base_url: str | None, recording_id: str) -> str:
-    """``path`` resolved against ``media_base_url``; an absolute http(s) URL is kept as is."""
-    scheme = urlsplit(path).scheme.lower()
-    if scheme in ("http", "https"):
-        return path
-    if scheme or path.startswith("//"):
-        raise PermanentError(f"convoso recording url: scheme {scheme or '//'!r} is not http(s)",
-                             recording_id=recording_id)
-    if not media_base_url:
-        raise PermanentError("media_base_url: not configured, and convoso gave a relative recording url",
-                             recording_id=recording_id)
-    return urljoin(media_base_url, path)
+        return MediaLink(url=media_url(url, self.account.media_base_url, what="convoso recording url",
+                                   recording_id=recording.recording_id))
 
 
 def naive_in_zone(moment: datetime, zone: tzinfo, *, upper: bool) -> str:

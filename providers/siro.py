@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote
 
 from providers._classify import Action
 from providers._paging import CursorPaginator, Page, in_window_once, iso_utc, paginate
 from providers._parse import as_bool, as_float, as_list, as_mapping, as_text, parse_vendor_time
 from providers._source import source_of
-from providers._vendor import VendorBase
+from providers._vendor import VendorBase, media_url
 from providers.base import MediaLink, Readiness, Recording, Window
-from worker.errors import Deleted, NoRecording, NotReady, PermanentError
+from worker.errors import Deleted, NoRecording, NotReady
 
 if TYPE_CHECKING:
     pass
@@ -115,7 +115,7 @@ class SiroProvider(VendorBase):
         key, path = fresh.hint.get("key"), fresh.hint.get("path")
         if not isinstance(key, str) or not isinstance(path, str):
             raise NoRecording("siro gives no media path for this recording", recording_id=rid)
-        url = media_url(path, key, self.account.media_base_url, rid)
+        url = media_url(path, self.account.media_base_url, what=f"siro {key}", recording_id=rid)
         return MediaLink(url=url, is_video=key == VIDEO_KEY)
 
 
@@ -130,20 +130,6 @@ def choose_media(record: Mapping[str, Any], where: str) -> tuple[str | None, str
         if path:
             return key, path
     return None, None
-
-
-def media_url(path: str, key: str, media_base_url: str | None, recording_id: str) -> str:
-    """``path`` resolved against ``media_base_url``; an absolute http(s) URL is kept as is."""
-    scheme = urlsplit(path).scheme.lower()
-    if scheme in ("http", "https"):
-        return path
-    if scheme or path.startswith("//"):
-        raise PermanentError(f"siro {key}: scheme {scheme or '//'!r} is not http(s)",
-                             recording_id=recording_id)
-    if not media_base_url:
-        raise PermanentError(f"media_base_url: not configured, and siro gave the relative path in {key!r}",
-                             recording_id=recording_id)
-    return urljoin(media_base_url, path)
 
 
 def _readiness(record: Mapping[str, Any], where: str, *, has_media: bool) -> Readiness:
