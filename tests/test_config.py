@@ -109,3 +109,15 @@ def test_units() -> None:
     for bad in ("", "5", "-5m", "5 parsecs"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+@pytest.mark.parametrize("command", ["run", "rearchive", "status", "verify", "report", "hold", "demo", "simulate"])
+def test_every_command_takes_config_and_help(command: str) -> None:
+    """CONTRACT §1: every command takes --config PATH and --help."""
+    from click.testing import CliRunner
+
+    from worker.cli import cli
+
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--config" in result.output

@@ -29,6 +29,7 @@ __all__ = [
     "load",
     "pick_accounts",
     "timestamp",
+    "unused_config_option",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_STORAGE = 0, 1, 2, 3
@@ -38,6 +39,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 config_option = click.option(
     "--config", "config_file", type=click.Path(dir_okay=False), default=None,
     help="Config file (default: $RECARCHIVE_CONFIG, then ./recarchive.toml).",
+)
+
+#: CONTRACT §1: every command takes --config; demo and simulate accept it and need none
+unused_config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), default=None,
+    help="Accepted like every command's; this one uses no configuration.",
 )
 
 

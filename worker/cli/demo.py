@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 
 from config import settings_from_mapping
-from worker.cli._common import EXIT_FAILED, EXIT_OK, guarded
+from worker.cli._common import EXIT_FAILED, EXIT_OK, guarded, unused_config_option
 from worker.cli._render import human_bytes, print_summary
 from worker.cli._session import session
 from worker.logs import setup_logging
@@ -25,12 +25,13 @@ VENDORS = ("convirza", "convoso", "salesloft", "envoy", "siro")
 
 
 @click.command()
+@unused_config_option
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="recarchive-demo",
               show_default=True, help="Folder to archive into.")
 @click.option("--rendition", type=click.Choice(["none", "mp3", "opus", "flac"]), default="mp3", show_default=True,
               help="Compact rendition to add beside each original.")
 @guarded
-def demo(directory: str, rendition: str) -> None:
+def demo(config_file: str | None, directory: str, rendition: str) -> None:
     """Archive every recording of the built-in simulator (all five vendors) into a local folder."""
     from providers.simulator import Simulator
     from providers.simulator.demo import demo_dataset
