@@ -9,7 +9,7 @@ kept) and, for renditions, the chunk the consumer is reading from the pipe.
   a FLAC written to a pipe) the audio stream is stream-copied to the null muxer to measure it:
   that reads the file once but decodes nothing.
 - ``check_decode``: a full streamed decode of the audio to the null muxer, counting error lines.
-- ``rendition_stream``: the audio re-encoded to MP3 / Ogg Opus / FLAC on ffmpeg's stdout.
+- ``render_to_file``: the audio re-encoded to MP3 / Ogg Opus / FLAC into a file.
 
 pydub is deliberately not used (see the README's media section): ``AudioSegment`` decodes a whole
 recording into memory, ``pydub.utils.mediainfo_json`` needs ffprobe, and importing pydub warns
@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import functools
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 from worker._ffmpeg_parse import (
     ErrorLines,
@@ -52,7 +50,7 @@ __all__ = [
     "duration_flag",
     "ensure_ffmpeg",
     "probe_media",
-    "rendition_stream",
+    "render_to_file",
 ]
 
 RENDITION_EXT = {"mp3": "mp3", "opus": "opus", "flac": "flac"}
@@ -308,44 +306,35 @@ def duration_flag(probed: float | None, vendor: float | None, tolerance: float) 
     }
 
 
-@contextmanager
-def rendition_stream(path: Path, fmt: str, bitrate: str) -> Iterator[BinaryIO]:
-    """Yield ffmpeg's stdout carrying ``path``'s audio (video dropped) encoded as ``fmt``.
+def render_to_file(path: Path, fmt: str, bitrate: str, out: Path) -> None:
+    """Encode ``path``'s audio (video dropped) as ``fmt`` straight into the file ``out``.
 
-    The stream is not seekable; read it to its end. On leaving the block ffmpeg is waited for and
-    ``TranscodeFailed`` raised if it failed (also when the consumer stopped early: ffmpeg then gets
-    a broken pipe). If the consumer raises, ffmpeg is killed and the consumer's error propagates.
-    The process is always reaped and its pipes closed. ``bitrate`` is ignored for FLAC.
+    What the pipeline uses: ffmpeg writing a file runs as fast as the ffmpeg CLI alone, while
+    reading its stdout through a pipe measured 6-14 % slower on 2 cores. ``TranscodeFailed`` when
+    ffmpeg fails; the process is always reaped. ``bitrate`` is ignored for FLAC.
     """
-    try:
-        encoder, muxer, takes_bitrate = _RENDITION_ARGS[fmt]
-    except KeyError:
-        raise ConfigError(f"rendition format must be one of mp3, opus, flac, got {fmt!r}") from None
+    encoder, muxer, takes_bitrate = _rendition_args(fmt)
     cmd = [
         find_ffmpeg().ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "error",
         *_input_args(path), "-vn", "-sn", "-dn", "-c:a", encoder,
-        *(["-b:a", bitrate] if takes_bitrate else []), "-f", muxer, "pipe:1",
+        *(["-b:a", bitrate] if takes_bitrate else []), "-f", muxer, "-y", f"file:{out.absolute()}",
     ]  # fmt: skip
     errors = _errors_for(path)
     child = Child(cmd, stderr_sink=errors.feed)
-    stream = cast(BinaryIO, child.proc.stdout)
-    finished = False
     try:
-        yield stream
-        finished = True
+        child.wait(None)
     finally:
-        if finished:
-            stream.close()  # an unread tail now makes ffmpeg fail on a broken pipe, as it should
-            killed = child.wait(_EXIT_GRACE)
-        else:
-            killed = True
         child.close()
-    returncode = child.proc.returncode
-    if killed or returncode != 0:
-        detail = errors.first or (
-            "did not exit after its output ended" if killed else f"exited with status {returncode}"
-        )
+    if child.proc.returncode != 0:
+        detail = errors.first or f"exited with status {child.proc.returncode}"
         raise TranscodeFailed(f"{fmt} rendition of {path.name} failed: {detail}")
+
+
+def _rendition_args(fmt: str) -> tuple[str, str, bool]:
+    try:
+        return _RENDITION_ARGS[fmt]
+    except KeyError:
+        raise ConfigError(f"rendition format must be one of mp3, opus, flac, got {fmt!r}") from None
 
 
 @functools.cache
