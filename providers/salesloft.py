@@ -30,7 +30,7 @@ accepted:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote, urljoin
 
 from providers._classify import Action
@@ -48,9 +48,6 @@ from providers._vendor import VendorBase
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import BadVendorData, NotReady, UnsafeURL
 from worker.redact import redact_url, scrub_record
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["SalesloftProvider"]
 

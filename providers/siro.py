@@ -19,7 +19,7 @@ absolute http(s) URL is used as is. Siro's media host is not the API host: no cr
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from providers._classify import Action
@@ -29,9 +29,6 @@ from providers._source import source_of
 from providers._vendor import VendorBase, media_url
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import Deleted, NoRecording, NotReady
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["SiroProvider"]
 
