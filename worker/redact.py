@@ -134,12 +134,8 @@ class _GuardedRecordFactory:
 
 def guard_library_loggers() -> None:
     """Mask every record of the libraries that log full URLs (httpx logs every request line, signed
-    query included, at INFO), so no handler anywhere ever sees one: ``SecretFilter`` on their
-    loggers, and a record factory for their child loggers (installed once per process)."""
-    for name in _LIBRARY_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, SecretFilter) for f in logger.filters):
-            logger.addFilter(SecretFilter())
+    query included, at INFO), so no handler anywhere ever sees one: a record factory masks the
+    records of their loggers and child loggers as they are created (installed once per process)."""
     with _lock:
         current = logging.getLogRecordFactory()
         if not isinstance(current, _GuardedRecordFactory):
