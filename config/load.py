@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,17 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_settings(
-    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    tokens_for: Collection[str] | None = None,
 ) -> Settings:
-    """Load and validate the config file; tokens are read from the environment."""
+    """Load and validate the config file; tokens are read from the environment.
+
+    ``tokens_for`` names the accounts whose secrets this command needs (``None``: every account).
+    Auditing commands pass an empty set: they contact no vendor, so they read no token variable
+    (CONTRACT §1) and run where the vendors' secrets are not.
+    """
     file = config_path(path)
     try:
         raw = file.read_text(encoding="utf-8")
@@ -46,11 +54,13 @@ def load_settings(
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-    return settings_from_mapping(data, environ)
+    return settings_from_mapping(data, environ, tokens_for=tokens_for)
 
 
-def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
-    """Validate a parsed config and attach each account's token from ``environ``."""
+def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | None = None, *,
+                          tokens_for: Collection[str] | None = None) -> Settings:
+    """Validate a parsed config and attach the secrets of the accounts in ``tokens_for`` (all when
+    ``None``) from ``environ``; the others keep empty secrets and their variables are never read."""
     env = os.environ if environ is None else environ
     for index, account in enumerate(data.get("accounts") or []):
         if isinstance(account, Mapping) and "token" in account:
@@ -64,15 +74,23 @@ def settings_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | 
         raise ConfigError(_first_error(exc)) from None
     accounts = []
     for index, account in enumerate(settings.accounts):
-        token = env.get(account.token_env, "")
-        if not token.strip():
-            raise ConfigError(
-                f"accounts[{index}].token_env: environment variable {account.token_env} "
-                f"is not set (account {account.name!r})"
-            )
-        register_secret(token)
-        accounts.append(account.model_copy(update={"token": SecretStr(token)}))
+        if tokens_for is not None and account.name not in tokens_for:
+            accounts.append(account)
+            continue
+        update = {"token": SecretStr(_secret(env, account.token_env, f"accounts[{index}].token_env", account.name))}
+        if account.oauth_client_secret_env is not None:
+            update["oauth_client_secret"] = SecretStr(_secret(
+                env, account.oauth_client_secret_env, f"accounts[{index}].oauth_client_secret_env", account.name))
+        accounts.append(account.model_copy(update=update))
     return settings.model_copy(update={"accounts": accounts})
+
+
+def _secret(env: Mapping[str, str], variable: str, key: str, account: str) -> str:
+    value = env.get(variable, "")
+    if not value.strip():
+        raise ConfigError(f"config error: {key}: environment variable {variable} is not set (account {account!r})")
+    register_secret(value)
+    return value
 
 
 def _first_error(exc: ValidationError) -> str:

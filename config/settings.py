@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from config.units import RateLimit, parse_duration, parse_rate, parse_timestamp
 
@@ -21,6 +21,8 @@ __all__ = [
     "PROVIDER_NAMES",
     "AccountSettings",
     "BrokerSettings",
+    "HttpSettings",
+    "LimitsSettings",
     "RetentionSettings",
     "ScheduleSettings",
     "Settings",
@@ -127,6 +129,42 @@ class ScheduleSettings(_Strict):
         return parse_duration(value) if isinstance(value, str) else value
 
 
+class HttpSettings(_Strict):
+    """How vendor APIs and media are reached in real networks (a TLS-inspecting proxy, a private CA).
+
+    ``ca_bundle`` is a PEM file trusted instead of the system's; ``proxy`` an http(s) proxy URL. Without
+    them the standard ``SSL_CERT_FILE``, ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` variables apply.
+    """
+
+    ca_bundle: str | None = None
+    proxy: str | None = None
+    connect_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    read_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "socks5") or not parts.hostname:
+            raise ValueError(f"proxy must be an http(s):// or socks5:// URL with a host, got {value!r}")
+        return value
+
+
+class LimitsSettings(_Strict):
+    """Bounds on one recording's checks, the same in ``run`` and the daemon."""
+
+    max_duration: timedelta = timedelta(hours=12)  # longer media is parked, never decoded for hours
+    decode_timeout: timedelta = timedelta(hours=1)  # the decode check of one recording
+    rendition_timeout: timedelta = timedelta(hours=2)  # one rendition
+
+    @field_validator("max_duration", "decode_timeout", "rendition_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+
 class AccountSettings(_Strict):
     name: str
     provider: Literal["convirza", "convoso", "envoy", "salesloft", "siro"]
@@ -135,11 +173,17 @@ class AccountSettings(_Strict):
     start: datetime
     media_base_url: str | None = None
     lead_ids: list[str] | None = None
-    timezone: str = "UTC"
+    timezone: str | None = None
     organization_id: str | None = None
+    media_api_url: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret_env: str | None = None
+    oauth_user_id: str | None = None
     allowed_media_hosts: list[str] = Field(default_factory=list)
     rate_limit: RateLimit | None = None
+    no_recording_after: timedelta = timedelta(hours=24)
     token: SecretStr = SecretStr("")
+    oauth_client_secret: SecretStr = SecretStr("")
 
     @field_validator("name")
     @classmethod
@@ -158,11 +202,21 @@ class AccountSettings(_Strict):
     def _media_base_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value, "media_base_url") + "/"
 
-    @field_validator("token_env")
+    @field_validator("media_api_url")
     @classmethod
-    def _token_env(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"token_env {value!r} is not an environment variable name")
+    def _media_api_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "media_api_url")
+
+    @field_validator("no_recording_after", mode="before")
+    @classmethod
+    def _no_recording_after(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("token_env", "oauth_client_secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{info.field_name} {value!r} is not an environment variable name")
         return value
 
     @field_validator("start", mode="before")
@@ -183,7 +237,9 @@ class AccountSettings(_Strict):
 
     @field_validator("timezone")
     @classmethod
-    def _timezone(cls, value: str) -> str:
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -205,26 +261,38 @@ class AccountSettings(_Strict):
 
     @model_validator(mode="after")
     def _per_provider(self) -> AccountSettings:
-        if self.provider == "convoso":
-            if not self.lead_ids:
-                raise ValueError("lead_ids: a convoso account must list the leads to archive")
-            if not self.media_base_url:
-                raise ValueError("media_base_url: a convoso account needs the base of its recording files")
-        if self.lead_ids is not None and self.provider != "convoso":
-            raise ValueError("lead_ids is only for convoso accounts")
-        if self.organization_id is not None and self.provider != "envoy":
-            raise ValueError("organization_id is only for envoy accounts")
+        if self.provider == "convoso" and self.timezone is None:
+            raise ValueError("timezone: a convoso account needs the IANA zone of its naive times "
+                             "(e.g. \"America/New_York\")")
+        if self.lead_ids is not None and not self.lead_ids:
+            raise ValueError("lead_ids: an empty list archives nothing; leave it out to archive the whole account")
+        only: dict[str, tuple[str, ...]] = {
+            "convoso": ("lead_ids", "media_base_url"),
+            "envoy": ("organization_id",),
+            "siro": ("media_api_url", "oauth_client_id", "oauth_client_secret_env", "oauth_user_id"),
+        }
+        for provider, keys in only.items():
+            for key in keys:
+                if self.provider != provider and getattr(self, key) is not None:
+                    raise ValueError(f"{key} is only for {provider} accounts")
+        if self.provider == "siro":
+            oauth = (self.oauth_client_id, self.oauth_client_secret_env, self.oauth_user_id)
+            if any(value is None for value in oauth):
+                raise ValueError("oauth_client_id: a siro account needs oauth_client_id, oauth_client_secret_env "
+                                 "and oauth_user_id (its media is signed only for a user-scoped OAuth token)")
         return self
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return ZoneInfo(self.timezone or "UTC")
 
 
 class Settings(_Strict):
     storage: StorageSettings
     retention: RetentionSettings | None = None
     transcode: TranscodeSettings = TranscodeSettings()
+    http: HttpSettings = HttpSettings()
+    limits: LimitsSettings = LimitsSettings()
     broker: BrokerSettings = BrokerSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     accounts: list[AccountSettings] = Field(default_factory=list)

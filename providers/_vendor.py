@@ -6,16 +6,18 @@ token in the query string, Envoy's organisation header, Convirza's media hosts, 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urljoin, urlsplit
 
+from providers.base import Readiness
 from worker.errors import PermanentError
 
 if TYPE_CHECKING:
     from config.settings import AccountSettings
     from providers._http import VendorClient
 
-__all__ = ["VendorBase", "media_url"]
+__all__ = ["VendorBase", "media_url", "no_recording_yet"]
 
 
 class VendorBase:
@@ -37,6 +39,17 @@ class VendorBase:
     def media_hosts(self) -> list[str]:
         """Media hosts allowed by default besides ``base_url``'s and ``media_base_url``'s."""
         return []
+
+    def no_recording_yet(self, started_at: datetime, *, now: datetime | None = None) -> Readiness:
+        """A call the vendor lists without a recording: final (``NO_RECORDING``) only once it is older
+        than the account's ``no_recording_after``; before that the vendor may still add one, so it is
+        ``NOT_READY`` and listed again (PROVIDERS.md general rules)."""
+        return no_recording_yet(started_at, self.account.no_recording_after.total_seconds(), now=now)
+
+
+def no_recording_yet(started_at: datetime, after_seconds: float, *, now: datetime | None = None) -> Readiness:
+    age = ((now or datetime.now(UTC)) - started_at).total_seconds()
+    return Readiness.NO_RECORDING if age >= after_seconds else Readiness.NOT_READY
 
 
 def media_url(path: str, media_base_url: str | None, *, what: str, recording_id: str) -> str:

@@ -35,6 +35,9 @@ class Readiness(StrEnum):
     NOT_READY = "not_ready"  # still processing: re-checked on a later pass, not a failure
     NO_RECORDING = "no_recording"  # the call has no recording: reported, not a failure
     DELETED = "deleted"  # deleted at the vendor before we archived it: skipped and reported
+    #: the vendor's record of this one recording is unusable (``Recording.problem`` says why): the
+    #: pipeline parks it with that reason and the account's pass goes on (PROVIDERS.md general rules)
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class MediaLink:
     expected_size: int | None = None
     content_type: str | None = None
     is_video: bool = False
+    #: the vendor serves a redacted version (Siro): ``metadata.json`` records ``media.redacted``
+    redacted: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,11 @@ class Recording:
     expires_at: datetime | None = None
     source: Mapping[str, Any] = field(default_factory=dict)
     hint: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: a status value the provider does not know (reported by name by ``run`` and ``status``);
+    #: such a recording is ``NOT_READY``, never silently dropped
+    unknown_status: str | None = None
+    #: why a ``Readiness.INVALID`` record cannot be archived (the parking reason's message)
+    problem: str | None = None
 
 
 class Provider(Protocol):
