@@ -46,22 +46,22 @@ def _timed(owner: Any, name: str, label: str) -> None:
 def _install() -> None:
     import storage.local
     import storage.s3
-    import worker.archive
-    import worker.media
-    import worker.runner
-    import worker.state
+    import worker.media.inspect
+    import worker.pipeline.archive
+    import worker.pipeline.passes
+    import worker.pipeline.state
 
-    _timed(worker.archive, "fetch_into", "download (HTTP -> spool, SHA-256)")
-    _timed(worker.media, "probe_media", "ffmpeg probe")
-    _timed(worker.media, "check_decode", "ffmpeg full decode check")
+    _timed(worker.pipeline.archive, "fetch_into", "download (HTTP -> spool, SHA-256)")
+    _timed(worker.media.inspect, "probe_media", "ffmpeg probe")
+    _timed(worker.media.inspect, "check_decode", "ffmpeg full decode check")
     for backend in (storage.s3.S3Storage, storage.local.LocalStorage):
         _timed(backend, "put_file", "storage put_file (original, rendition)")
         _timed(backend, "put_bytes", "storage put_bytes (metadata.json, state, manifests)")
         _timed(backend, "head", "storage head")
         _timed(backend, "read_bytes", "storage read_bytes")
         _timed(backend, "list", "storage list")
-    _timed(worker.state.StateStore, "unpark", "state unpark")
-    archive: Callable[..., Any] = getattr(worker.runner, "archive_recording")  # noqa: B009 - not exported
+    _timed(worker.pipeline.state.StateStore, "unpark", "state unpark")
+    archive: Callable[..., Any] = getattr(worker.pipeline.passes, "archive_recording")  # noqa: B009 - not exported
 
     def profiled(*args: Any, **kwargs: Any) -> Any:
         profile = cProfile.Profile()
@@ -74,7 +74,7 @@ def _install() -> None:
                 _spent["archive_recording (total)"] += time.perf_counter() - started
                 _calls["archive_recording (total)"] += 1
 
-    setattr(worker.runner, "archive_recording", profiled)  # noqa: B010 - patched for this process only
+    setattr(worker.pipeline.passes, "archive_recording", profiled)  # noqa: B010 - patched for this process only
 
 
 def _report(out: Path) -> None:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import MB, MotoServer, TreeSampler, aws_env, free_disk, table, write_wav
 from providers.simulator import Simulator
-from worker.ffmpeg import find_ffmpeg
+from worker.media.ffmpeg import find_ffmpeg
 
 RECARCHIVE = Path(sys.executable).parent / "recarchive"
 BITRATE = "32k"

@@ -151,7 +151,7 @@ def discovery_calls(count: int) -> list[list[Any]]:
     """Vendor API calls to list ``count`` recordings, per provider, against ceil(count / page size)."""
     from config import settings_from_mapping
     from providers.base import Window
-    from worker.context import build_context
+    from worker.pipeline.context import build_context
 
     rows = []
     with Simulator(link_ttl=3600) as sim, tempfile.TemporaryDirectory() as scratch:

@@ -28,11 +28,11 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from config.settings import AccountSettings
-from worker._runtime import Runtime, runtime_for
-from worker.archive import ArchiveResult, Outcome
-from worker.daemon import DaemonOptions, park_exhausted
+from tasks.runtime import Runtime, runtime_for
+from worker.daemon.bodies import DaemonOptions, park_exhausted
+from worker.daemon.metrics import metrics
 from worker.errors import AccountError, ArchiverError, PermanentError, RateLimited, RetryableError, StorageUnavailable
-from worker.metrics import metrics
+from worker.pipeline.archive import ArchiveResult, Outcome
 from worker.redact import mask_secrets
 
 __all__ = ["ArchiverTask", "TimedOut"]
@@ -60,7 +60,7 @@ class ArchiverTask(Task):  # type: ignore[misc]
 
     def settle(self, account_name: str, payload: dict[str, Any],
                work: Callable[[Runtime, AccountSettings], ArchiveResult]) -> dict[str, Any]:
-        """Run ``work`` (one ``worker.daemon`` function) and map its errors; return the result as JSON."""
+        """Run ``work`` (one ``worker.daemon.bodies`` function) and map its errors; return the result as JSON."""
         try:
             runtime = self.runtime()
         except StorageUnavailable as exc:  # the worker's pre-flight: storage down, nothing to do yet

@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 
 from tasks.base import ArchiverTask
-from worker.daemon import discover_and_enqueue
+from worker.daemon.bodies import discover_and_enqueue
 from worker.errors import ArchiverError
 from worker.redact import mask_secrets
 

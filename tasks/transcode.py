@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from tasks.base import ArchiverTask
-from worker.daemon import transcode_task_body
+from worker.daemon.bodies import transcode_task_body
 
 __all__ = ["transcode"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from config import Settings
 from storage import Storage
-from worker.context import ArchiveContext, RetryPolicy, build_context
-from worker.runner import PassSummary, Reporter, run_pass
+from worker.pipeline.context import ArchiveContext, RetryPolicy, build_context
+from worker.pipeline.passes import PassSummary, Reporter, run_pass
 
 __all__ = [
     "BIN",

@@ -15,8 +15,8 @@ from typing import Any
 from config.settings import RetentionSettings
 from tests._compliance import documents, invoke, json_out, make_config, s3_storage_table, settings_of
 from tests.fixtures.s3 import make_s3_storage
-from worker.manifests import close_days
-from worker.verify import verify_archive
+from worker.compliance.manifests import close_days
+from worker.compliance.verify import verify_archive
 
 ACCOUNT = "c-convirza"
 

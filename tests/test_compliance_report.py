@@ -74,7 +74,7 @@ def test_status_warns_when_a_pending_link_is_about_to_expire(tmp_path: Path, sim
     # the simulator's links live 60 s: the parked recording's link runs out long before 2 days
     assert any("expires" in w for w in account["warnings"]), account["warnings"]
     from storage.local import LocalStorage
-    from worker.state import StateStore
+    from worker.pipeline.state import StateStore
 
     last = StateStore(LocalStorage(tmp_path / "archive")).last_pass("c-convirza")
     assert last is not None

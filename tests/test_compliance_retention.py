@@ -18,9 +18,9 @@ from storage.base import Retention
 from storage.local import LocalStorage
 from tests._compliance import documents, invoke, json_out, make_config, relative, s3_storage_table, settings_of
 from tests.fixtures.s3 import make_s3_storage
-from worker.context import RetryPolicy, build_context
 from worker.errors import StorageError
-from worker.runner import run_pass
+from worker.pipeline.context import RetryPolicy, build_context
+from worker.pipeline.passes import run_pass
 
 RETENTION = {"mode": "COMPLIANCE", "days": 3, "legal_hold": True}
 

@@ -35,9 +35,9 @@ from providers.simulator import VENDORS, Simulator
 from storage import Storage
 from tests._e2e import cli, run_once, write_config
 from tests.fixtures.s3 import S3Bucket
-from worker.archive import Outcome
-from worker.context import ArchiveContext, build_context
-from worker.runner import PassSummary
+from worker.pipeline.archive import Outcome
+from worker.pipeline.context import ArchiveContext, build_context
+from worker.pipeline.passes import PassSummary
 
 #: media for tests that need many recordings: 0.5 s MP3 is a cached encode plus a tag, so cheap
 BULK: dict[str, Any] = {"kind": "mp3", "seconds": 0.5}

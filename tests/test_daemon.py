@@ -28,16 +28,16 @@ from config import settings_from_mapping
 from config.settings import Settings
 from providers.simulator import Simulator
 from storage.metadata import load_metadata
+from tasks.app import create_app, send
 from tests._daemon_support import REPO, WorkerProcess, daemon_mapping, wait_until, write_config
 from tests.fixtures._ports import free_port
 from tests.fixtures.s3 import S3Bucket, make_s3_storage
-from worker.celery_app import create_app, send
-from worker.context import build_context
-from worker.daemon import (
+from worker.daemon.bodies import (
     DaemonOptions,
     discover_and_enqueue,
 )
-from worker.redis_coord import Coordinator
+from worker.daemon.redis_coord import Coordinator
+from worker.pipeline.context import build_context
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -20,8 +20,7 @@ from providers.simulator import Simulator
 from storage.metadata import load_metadata
 from tests._daemon_support import daemon_mapping
 from tests.fixtures.s3 import S3Bucket
-from worker.context import RetryPolicy, build_context
-from worker.daemon import (
+from worker.daemon.bodies import (
     DaemonOptions,
     archive_task_body,
     discover_and_enqueue,
@@ -29,8 +28,9 @@ from worker.daemon import (
     recording_to_payload,
     task_time_limits,
 )
-from worker.redis_coord import Coordinator, RedisLock, RedisRateLimiter
-from worker.state import ParkedRecord
+from worker.daemon.redis_coord import Coordinator, RedisLock, RedisRateLimiter
+from worker.pipeline.context import RetryPolicy, build_context
+from worker.pipeline.state import ParkedRecord
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -1,4 +1,4 @@
-"""worker.media against the real ffmpeg binary, on media generated here (lavfi sine/testsrc2, wave)."""
+"""worker.media.inspect against the real ffmpeg binary, on media generated here (lavfi sine/testsrc2, wave)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from worker import media
-from worker._ffmpeg_parse import (
+from worker.errors import ConfigError, CorruptMedia, PermanentError
+from worker.media._ffmpeg_parse import (
     ErrorLines,
     parse_channels,
     parse_clock,
@@ -20,9 +21,8 @@ from worker._ffmpeg_parse import (
     parse_ffprobe_json,
     parse_progress_time,
 )
-from worker.errors import ConfigError, CorruptMedia, PermanentError
-from worker.ffmpeg import find_ffmpeg
-from worker.media import (
+from worker.media.ffmpeg import find_ffmpeg
+from worker.media.inspect import (
     RENDITION_CONTENT_TYPE,
     RENDITION_EXT,
     TranscodeFailed,
@@ -380,8 +380,8 @@ def test_ensure_ffmpeg_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_media_does_not_import_pydub() -> None:
-    """pydub warns on import (audioop) and decodes whole files: worker.media must stay clear of it."""
-    code = "import sys, worker.media; assert 'pydub' not in sys.modules, 'pydub imported'"
+    """pydub warns on import (audioop) and decodes whole files: worker.media.inspect must stay clear of it."""
+    code = "import sys, worker.media.inspect; assert 'pydub' not in sys.modules, 'pydub imported'"
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(
         [sys.executable, "-W", "error", "-c", code], cwd=root, capture_output=True, text=True, check=False
@@ -479,8 +479,8 @@ def test_probe_uses_ffprobe_json_when_present(lib: Path, tmp_path: Path, monkeyp
 
 def test_pcm_wav_check_agrees_with_ffmpeg(lib: Path, tmp_path: Path) -> None:
     """The structural check of a PCM WAV reports what a full ffmpeg decode reports."""
-    from worker._wavcheck import inspect_pcm_wav
-    from worker.media import _run_to_null
+    from worker.media._wavcheck import inspect_pcm_wav
+    from worker.media.inspect import _run_to_null
 
     for name in ("a.wav", "long.wav"):
         fast = check_decode(lib / name)
@@ -501,7 +501,7 @@ def test_pcm_wav_check_agrees_with_ffmpeg(lib: Path, tmp_path: Path) -> None:
 
 def test_pcm_wav_probe_agrees_with_ffmpeg(lib: Path, tmp_path: Path) -> None:
     """The header-only description of a PCM WAV equals ffmpeg's."""
-    import worker.media as media
+    import worker.media.inspect as media
 
     for name in ("a.wav", "long.wav"):
         fast = probe_media(lib / name)

@@ -18,7 +18,7 @@ import pytest
 from config import Settings, settings_from_mapping
 from storage import open_storage
 from tests._e2e import listing, metadata_docs, one_pass, stored_original
-from worker.archive import Outcome
+from worker.pipeline.archive import Outcome
 
 
 @dataclass

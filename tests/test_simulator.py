@@ -23,7 +23,7 @@ import pytest
 
 from config import settings_from_mapping
 from providers.simulator import VENDORS, Simulator, make_media, serve, sniff_kind
-from worker.ffmpeg import find_ffmpeg
+from worker.media.ffmpeg import find_ffmpeg
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 from config import settings_from_mapping
 from providers.simulator import Simulator, make_media
 from providers.simulator.listing import file_name
-from worker.archive import Outcome
-from worker.context import RetryPolicy, build_context
-from worker.runner import run_pass
+from worker.pipeline.archive import Outcome
+from worker.pipeline.context import RetryPolicy, build_context
+from worker.pipeline.passes import run_pass
 
 
 @pytest.fixture

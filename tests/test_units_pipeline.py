@@ -9,9 +9,9 @@ import pytest
 
 from storage.keys import recording_prefix, sanitize_id
 from worker.errors import NotMedia, PermanentError, UnsafeURL
-from worker.mediapolicy import MediaPolicy
+from worker.pipeline.mediapolicy import MediaPolicy
+from worker.pipeline.sniff import sniff
 from worker.redact import SecretFilter, mask_secrets, redact_url, register_secret, scrub_record
-from worker.sniff import sniff
 
 
 def wav_head() -> bytes:

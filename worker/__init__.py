@@ -14,7 +14,7 @@ __all__ = ["__version__", "app"]
 
 def __getattr__(name: str) -> Any:
     if name in ("app", "celery"):
-        from worker.celery_app import get_app
+        from tasks.app import get_app
 
         return get_app()
     raise AttributeError(name)

@@ -26,7 +26,7 @@
      └── ConfigError               configuration or usage mistake (exit 2)
 
 Foreign exceptions (httpx, botocore) are translated once, at the boundary that meets them
-(``providers/_http.py``, ``worker/download.py``, ``storage/s3.py``); nothing above catches them.
+(``providers/_http.py``, ``worker/pipeline/fetch.py``, ``storage/s3.py``); nothing above catches them.
 Messages never carry a token or a signed-URL query: build them from ``redact_url`` output.
 """
 

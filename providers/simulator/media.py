@@ -23,7 +23,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from worker.ffmpeg import find_ffmpeg
+from worker.media.ffmpeg import find_ffmpeg
 
 __all__ = ["CONTENT_TYPES", "KINDS", "default_cache_dir", "make_media", "sniff_kind"]
 

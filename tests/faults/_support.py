@@ -14,7 +14,7 @@ from providers.simulator import VENDORS, Simulator
 from providers.simulator.catalog import SimRecording
 from tests.faults.invariants import ArchiveChecker, Report, s3_open_uploads, s3_version_counter
 from tests.fixtures.s3 import S3Bucket
-from worker.context import RetryPolicy
+from worker.pipeline.context import RetryPolicy
 
 __all__ = [
     "FAST",

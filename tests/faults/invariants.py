@@ -19,7 +19,7 @@ After the final pass of a scenario, against the storage as a user would find it:
 Two findings are counted for the record, not as failures: incomplete multipart uploads
 (``Report.open_uploads``: a process killed mid-upload cannot abort its own; they are not objects),
 and committed recordings with no daily-manifest entry (``Report.manifest_gaps``: the gap
-``worker/manifests.py`` documents, a commit whose hook never ran; ``verify --manifests`` names them).
+``worker/compliance/manifests.py`` documents, a commit whose hook never ran; ``verify --manifests`` names them).
 
 Objects already verified are not read again while their ETag and size stay the same, so a scenario
 can check after every trial at the cost of what that trial wrote.
@@ -38,8 +38,8 @@ from typing import Any
 
 from providers.simulator import Simulator
 from storage import Storage
-from worker._archived import parse_iso
-from worker._manifest_layout import DAY_FILE, pending_key
+from worker.compliance._manifest_layout import DAY_FILE, pending_key
+from worker.compliance.walker import parse_iso
 
 __all__ = ["SIGNED_QUERY", "ArchiveChecker", "Report", "leaks_in", "s3_open_uploads", "s3_version_counter"]
 

@@ -25,14 +25,14 @@ import pytest
 
 from config import settings_from_mapping
 from providers.simulator import VENDORS, Simulator
+from tasks.app import create_app, send
 from tests._daemon_support import WorkerProcess, daemon_mapping, write_config
 from tests.faults._support import Batch, add_batch, checker_for, merge, wait_for
 from tests.faults.conftest import FaultTable
 from tests.faults.invariants import Report
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.s3 import S3Bucket, make_s3_storage
-from worker.celery_app import create_app, send
-from worker.daemon import DaemonOptions
+from worker.daemon.bodies import DaemonOptions
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 

@@ -30,7 +30,7 @@ from tests.faults._support import Batch, add_batch, checker_for, merge, wait_for
 from tests.faults.conftest import FaultTable
 from tests.faults.invariants import Report
 from tests.fixtures.s3 import REGION, S3Bucket, make_s3_storage
-from worker.workdir import WorkDir
+from worker.pipeline.workdir import WorkDir
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(290)]
 

@@ -25,10 +25,10 @@ from tests.faults.conftest import FaultTable
 from tests.faults.invariants import Report
 from tests.faults.s3proxy import Rule, S3FaultProxy
 from tests.fixtures.s3 import REGION, S3Bucket, make_s3_storage
-from worker.archive import Outcome
-from worker.context import build_context
 from worker.errors import ObjectExists, StorageUnavailable
-from worker.runner import run_pass
+from worker.pipeline.archive import Outcome
+from worker.pipeline.context import build_context
+from worker.pipeline.passes import run_pass
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 

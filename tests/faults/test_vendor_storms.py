@@ -27,8 +27,8 @@ from tests.faults._support import FAST, Batch, FakeClock, add_batch, checker_for
 from tests.faults.conftest import FaultTable
 from tests.faults.invariants import Report
 from tests.fixtures.s3 import REGION, S3Bucket, make_s3_storage
-from worker.context import build_context
-from worker.runner import PassSummary, run_pass
+from worker.pipeline.context import build_context
+from worker.pipeline.passes import PassSummary, run_pass
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 

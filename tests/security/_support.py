@@ -14,8 +14,8 @@ from typing import Any
 
 from config import Settings, settings_from_mapping
 from providers.simulator import Simulator
-from worker.context import ArchiveContext, RetryPolicy, build_context
-from worker.runner import PassSummary, run_pass
+from worker.pipeline.context import ArchiveContext, RetryPolicy, build_context
+from worker.pipeline.passes import PassSummary, run_pass
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_after=2.0)
 

@@ -27,11 +27,11 @@ from config import settings_from_mapping
 from providers.simulator import make_media
 from storage.keys import MAX_ID_LENGTH, metadata_key, recording_prefix, sanitize_id
 from storage.local import LocalStorage
-from worker.archive import Outcome
-from worker.context import RetryPolicy, build_context
 from worker.errors import PermanentError, StorageError
-from worker.runner import run_pass
-from worker.state import StateStore
+from worker.pipeline.archive import Outcome
+from worker.pipeline.context import RetryPolicy, build_context
+from worker.pipeline.passes import run_pass
+from worker.pipeline.state import StateStore
 
 START = datetime(2026, 2, 14, 18, 20, 12, tzinfo=UTC)
 DAY_FOLDER = "siro/acme-siro/2026/02/14"

@@ -16,9 +16,9 @@ import pytest
 from providers.base import MediaLink
 from providers.simulator import Simulator
 from tests.security._support import one_pass, outcomes, recorder, sim_settings
-from worker.download import MAX_REDIRECTS, Spool, fetch_into
 from worker.errors import ArchiverError, PermanentError, UnsafeURL
-from worker.mediapolicy import MediaPolicy
+from worker.pipeline.fetch import MAX_REDIRECTS, Spool, fetch_into
+from worker.pipeline.mediapolicy import MediaPolicy
 
 VENDORS = ("convirza", "convoso", "envoy", "salesloft", "siro")
 

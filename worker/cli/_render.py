@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from worker.archive import Outcome
+from worker.pipeline.archive import Outcome
+from worker.pipeline.passes import AccountSummary, PassSummary
 from worker.redact import mask_secrets
-from worker.runner import AccountSummary, PassSummary
 
 __all__ = ["PassProgress", "human_bytes", "print_summary"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from config import Settings
-from worker.context import ArchiveContext, build_context
+from worker.pipeline.context import ArchiveContext, build_context
 
 __all__ = ["session"]
 
@@ -18,7 +18,7 @@ def session(settings: Settings, *, concurrency: int = 4, check_media: bool = Tru
     """Pre-flight before any vendor is contacted: ffmpeg present (exit 2 if not), storage reachable
     and, with ``[retention]``, Object Lock enabled on the bucket (exit 3 if not)."""
     if check_media:
-        from worker.media import ensure_ffmpeg
+        from worker.media.inspect import ensure_ffmpeg
 
         ensure_ffmpeg(settings.transcode.rendition)
     ctx = build_context(settings, concurrency=concurrency, check_media=check_media, **options)

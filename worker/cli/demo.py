@@ -17,7 +17,7 @@ from worker.cli._common import EXIT_FAILED, EXIT_OK, guarded, unused_config_opti
 from worker.cli._render import human_bytes, print_summary
 from worker.cli._session import session
 from worker.logs import setup_logging
-from worker.runner import run_pass
+from worker.pipeline.passes import run_pass
 
 __all__ = ["demo"]
 

@@ -10,8 +10,8 @@ from rich.console import Console
 
 from storage import open_storage
 from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts, timestamp
+from worker.compliance.holds import apply_hold
 from worker.errors import ConfigError
-from worker.holds import apply_hold
 from worker.redact import mask_secrets
 
 __all__ = ["hold"]

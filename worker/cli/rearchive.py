@@ -9,12 +9,12 @@ import click
 from rich.console import Console
 
 from providers.base import Window
-from worker.archive import ArchiveResult, Outcome, archive_recording
 from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts, timestamp
 from worker.cli._session import session
 from worker.errors import AccountError, ArchiverError, ConfigError, StorageUnavailable
+from worker.pipeline.archive import ArchiveResult, Outcome, archive_recording
+from worker.pipeline.passes import discover
 from worker.redact import mask_secrets
-from worker.runner import discover
 
 __all__ = ["rearchive"]
 

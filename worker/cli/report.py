@@ -11,7 +11,7 @@ from rich.table import Table
 from config.units import parse_day
 from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load
 from worker.cli._session import session
-from worker.completeness import AccountReport, completeness_report
+from worker.compliance.completeness import AccountReport, completeness_report
 from worker.errors import ConfigError
 from worker.redact import mask_secrets
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts, timestamp
 from worker.cli._render import PassProgress, print_summary
 from worker.cli._session import session
-from worker.runner import run_pass
+from worker.pipeline.passes import run_pass
 
 __all__ = ["run"]
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from config import Settings
 from storage import Storage, open_storage
 from worker.cli._common import config_option, emit_json, guarded, load
-from worker.state import StateStore
+from worker.pipeline.state import StateStore
 
 __all__ = ["account_status", "status"]
 

@@ -14,9 +14,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from storage import open_storage
 from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts, timestamp
 from worker.cli._render import human_bytes
+from worker.compliance.verify import VerifyReport, verify_archive
 from worker.errors import ConfigError
 from worker.redact import mask_secrets
-from worker.verify import VerifyReport, verify_archive
 
 __all__ = ["verify"]
 
@@ -74,7 +74,7 @@ def verify(config_file: str | None, account_name: str | None, since: datetime | 
     settings = load(config_file, verbose=verbose)
     accounts = pick_accounts(settings, [account_name] if account_name else [])
     if deep:
-        from worker.media import ensure_ffmpeg
+        from worker.media.inspect import ensure_ffmpeg
 
         ensure_ffmpeg()
     storage = open_storage(settings.storage)

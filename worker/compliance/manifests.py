@@ -44,8 +44,7 @@ from config.settings import AccountSettings, RetentionSettings
 from storage.base import Retention, Storage
 from storage.keys import manifest_key, metadata_key, recording_prefix
 from storage.metadata import iso
-from worker._archived import dumps_line, parse_iso
-from worker._manifest_layout import (
+from worker.compliance._manifest_layout import (
     CLOSE_GRACE,
     DAY_FILE,
     ENTRY_SCHEMA,
@@ -54,7 +53,8 @@ from worker._manifest_layout import (
     pending_key,
     root,
 )
-from worker._manifest_read import ManifestLine, ManifestSet, load_manifests
+from worker.compliance._manifest_read import ManifestLine, ManifestSet, load_manifests
+from worker.compliance.walker import dumps_line, parse_iso
 from worker.errors import ArchiverError, ObjectExists, StorageUnavailable
 
 __all__ = [

@@ -19,12 +19,12 @@ from typing import Any
 
 from config.settings import AccountSettings
 from providers.base import Recording, Window
-from worker.archive import ArchiveResult, Outcome, archive_recording
-from worker.context import ArchiveContext
+from worker.compliance.manifests import close_account, install_manifest_hook
 from worker.errors import AccountError, ArchiverError, StorageUnavailable
-from worker.manifests import close_account, install_manifest_hook
+from worker.pipeline.archive import ArchiveResult, Outcome, archive_recording
+from worker.pipeline.context import ArchiveContext
+from worker.pipeline.state import parked_name
 from worker.redact import mask_secrets
-from worker.state import parked_name
 
 __all__ = ["AccountSummary", "PassSummary", "discover", "discovery_window", "order_for_download", "run_pass"]
 

@@ -21,10 +21,10 @@ from providers._ratelimit import RateLimiter, TokenBucket
 from providers.base import Provider
 from storage import Storage, open_storage
 from worker import __version__
-from worker.mediapolicy import MediaPolicy
+from worker.pipeline.mediapolicy import MediaPolicy
+from worker.pipeline.state import StateStore
+from worker.pipeline.workdir import WorkDir
 from worker.redact import guard_library_loggers
-from worker.state import StateStore
-from worker.workdir import WorkDir
 
 __all__ = ["AccountHandle", "ArchiveContext", "ArchiveHooks", "RetryPolicy", "build_context"]
 
@@ -136,7 +136,7 @@ def make_http_client(concurrency: int = 8) -> httpx.Client:
 
 def build_context(settings: Settings, *, concurrency: int = 4, storage: Storage | None = None,
                   **options: Any) -> ArchiveContext:
-    from worker.manifests import install_manifest_hook
+    from worker.compliance.manifests import install_manifest_hook
 
     store = storage or open_storage(settings.storage)
     ctx = ArchiveContext(

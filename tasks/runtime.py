@@ -17,12 +17,12 @@ from typing import Any
 
 from config.settings import AccountSettings, Settings
 from providers.base import Recording
-from worker.archive import Staged
-from worker.context import ArchiveContext, RetryPolicy, build_context
-from worker.daemon import DaemonOptions, recording_to_payload, task_time_limits
+from worker.daemon.bodies import DaemonOptions, recording_to_payload, task_time_limits
+from worker.daemon.metrics import MetricsHook
+from worker.daemon.redis_coord import Coordinator, RedisLock
 from worker.errors import ConfigError
-from worker.metrics import MetricsHook
-from worker.redis_coord import Coordinator, RedisLock
+from worker.pipeline.archive import Staged
+from worker.pipeline.context import ArchiveContext, RetryPolicy, build_context
 
 __all__ = ["Runtime", "reset_runtimes", "runtime_for"]
 
@@ -50,7 +50,7 @@ class Runtime:
     @contextlib.contextmanager
     def archive_publisher(self) -> Iterator[Callable[[Recording], None]]:
         """``enqueue(recording)`` onto the ``download`` queue, with time limits scaled to its size."""
-        from worker.celery_app import publisher
+        from tasks.app import publisher
 
         with publisher(self.app, "download") as publish:
             def enqueue(recording: Recording) -> None:
@@ -62,7 +62,7 @@ class Runtime:
             yield enqueue
 
     def enqueue_transcode(self, recording: Recording, staged: Staged) -> None:
-        from worker.celery_app import publisher
+        from tasks.app import publisher
 
         duration = recording.vendor_duration_seconds or 1800.0
         soft = round(300 + duration)
@@ -83,7 +83,7 @@ _lock = threading.Lock()
 
 def runtime_for(app: Any) -> Runtime:
     """The runtime of ``app`` in this process, built on first use."""
-    from worker.celery_app import app_settings
+    from tasks.app import app_settings
 
     key = (os.getpid(), id(app))
     with _lock:
@@ -95,7 +95,7 @@ def runtime_for(app: Any) -> Runtime:
 
 
 def _build(app: Any, settings: Settings) -> Runtime:
-    from worker.media import ensure_ffmpeg
+    from worker.media.inspect import ensure_ffmpeg
 
     if not settings.broker.url.startswith(("redis://", "rediss://")):
         raise ConfigError(f"broker.url: the daemon needs a redis:// broker, got {settings.broker.url.split(':')[0]}://")

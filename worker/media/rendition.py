@@ -16,7 +16,7 @@ from storage.metadata import StoredObject, s3_user_metadata
 if TYPE_CHECKING:
     from config.settings import AccountSettings
     from providers.base import Recording
-    from worker.context import ArchiveContext
+    from worker.pipeline.context import ArchiveContext
 
 __all__ = ["store_rendition"]
 
@@ -30,7 +30,7 @@ def store_rendition(ctx: ArchiveContext, path: Path, prefix: str, account: Accou
     metadata, which S3 fixes when an upload starts. Raises ``TranscodeFailed`` (permanent) when
     ffmpeg fails; nothing is uploaded then.
     """
-    from worker.media import RENDITION_CONTENT_TYPE, RENDITION_EXT, render_to_file
+    from worker.media.inspect import RENDITION_CONTENT_TYPE, RENDITION_EXT, render_to_file
 
     ext = RENDITION_EXT[fmt]
     key = f"{prefix}rendition.{ext}"

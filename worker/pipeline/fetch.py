@@ -28,9 +28,9 @@ from worker.errors import (
     Unavailable,
     UnsafeURL,
 )
-from worker.mediapolicy import MediaPolicy
+from worker.pipeline.mediapolicy import MediaPolicy
+from worker.pipeline.sniff import SNIFF_BYTES
 from worker.redact import redact_url
-from worker.sniff import SNIFF_BYTES
 
 __all__ = ["DEFAULT_MAX_BYTES", "Spool", "fetch_into"]
 

@@ -22,7 +22,7 @@ from celery import Celery, signals
 from kombu.entity import Exchange, Queue
 
 from config.settings import Settings
-from worker.daemon import DaemonOptions
+from worker.daemon.bodies import DaemonOptions
 
 __all__ = ["QUEUES", "TASK_ROUTES", "app_settings", "celery_config", "create_app", "get_app", "publisher", "send"]
 
@@ -89,14 +89,14 @@ def _configure_logging(loglevel: Any = None, **_: Any) -> None:
 
 
 def _start_metrics(**_: Any) -> None:
-    from worker.metrics import serve
+    from worker.daemon.metrics import serve
 
     serve()
 
 
 def _forget_runtime(**_: Any) -> None:
     """A forked pool child must not reuse its parent's HTTP or Redis connections."""
-    from worker._runtime import reset_runtimes
+    from tasks.runtime import reset_runtimes
 
     reset_runtimes()
 

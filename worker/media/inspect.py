@@ -28,17 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker._ffmpeg_parse import (
+from worker.errors import ConfigError, CorruptMedia, PermanentError
+from worker.media._ffmpeg_parse import (
     ErrorLines,
     ProbeResult,
     parse_ffmpeg_input,
     parse_ffprobe_json,
     parse_progress_time,
 )
-from worker._ffmpeg_proc import Capped, Child
-from worker._wavcheck import inspect_pcm_wav
-from worker.errors import ConfigError, CorruptMedia, PermanentError
-from worker.ffmpeg import FFmpeg, find_ffmpeg
+from worker.media._ffmpeg_proc import Capped, Child
+from worker.media._wavcheck import inspect_pcm_wav
+from worker.media.ffmpeg import FFmpeg, find_ffmpeg
 
 __all__ = [
     "RENDITION_CONTENT_TYPE",

@@ -1,4 +1,4 @@
-"""Pure parsers for what ffmpeg prints, kept apart from the process plumbing in ``worker/media.py``
+"""Pure parsers for what ffmpeg prints, kept apart from the process plumbing in ``worker/media/inspect.py``
 so they can be tested on captured text.
 
 Three sources:

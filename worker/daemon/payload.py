@@ -1,7 +1,7 @@
 """Recordings as queue payloads: JSON for Celery, never carrying a signed URL or a token.
 
 Any hint value with a query (a signed URL) or credentials is dropped and named in ``hint_dropped``;
-the provider re-resolves the link when the task runs (``worker.daemon.archive_task_body``).
+the provider re-resolves the link when the task runs (``worker.daemon.bodies.archive_task_body``).
 """
 
 from __future__ import annotations

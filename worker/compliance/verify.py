@@ -30,9 +30,9 @@ from typing import Any
 
 from config.settings import AccountSettings, Settings
 from storage.base import Storage
-from worker._archived import ArchivedObject, Folder, folders, objects_of, parse_iso, window_days
-from worker.manifests import load_manifests
-from worker.workdir import WorkDir
+from worker.compliance.manifests import load_manifests
+from worker.compliance.walker import ArchivedObject, Folder, folders, objects_of, parse_iso, window_days
+from worker.pipeline.workdir import WorkDir
 
 __all__ = ["Finding", "VerifyReport", "verify_archive"]
 
@@ -244,7 +244,7 @@ def _hash_into(storage: Storage, key: str, path: Path | None) -> tuple[str, int]
 
 def _deep(job: _Job, obj: ArchivedObject, document: dict[str, Any], path: Path, out: _FolderResult) -> None:
     """Decode to the end; compare the decoded duration with the duration probed at archive time."""
-    from worker.media import check_decode
+    from worker.media.inspect import check_decode
 
     name = job.account.name
     decoded = check_decode(path)

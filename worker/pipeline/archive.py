@@ -39,8 +39,6 @@ from storage.metadata import (
     s3_user_metadata,
 )
 from worker import __version__
-from worker.context import AccountHandle, ArchiveContext
-from worker.download import DEFAULT_MAX_BYTES, Spool, fetch_into
 from worker.errors import (
     AccountError,
     ArchiverError,
@@ -59,9 +57,11 @@ from worker.errors import (
     StorageUnavailable,
     Unavailable,
 )
+from worker.pipeline.context import AccountHandle, ArchiveContext
+from worker.pipeline.fetch import DEFAULT_MAX_BYTES, Spool, fetch_into
+from worker.pipeline.sniff import CONTENT_TYPES, Sniffed, sniff
+from worker.pipeline.state import ParkedRecord
 from worker.redact import mask_secrets
-from worker.sniff import CONTENT_TYPES, Sniffed, sniff
-from worker.state import ParkedRecord
 
 __all__ = ["ArchiveResult", "Outcome", "Staged", "archive_recording", "commit_staged"]
 
@@ -437,7 +437,7 @@ def _inspect(ctx: ArchiveContext, path: Path, download: _Download,
     """Probe and decode-check the spooled bytes; ``CorruptMedia`` when they do not decode at all."""
     if not ctx.check_media:
         return None, {}
-    from worker import media as media_tools
+    from worker.media import inspect as media_tools
 
     info = media_tools.probe_media(path, hint=download.sniffed.ext)
     report = media_tools.check_decode(path)
@@ -488,7 +488,7 @@ def _rendition(ctx: ArchiveContext, path: Path, prefix: str, account: AccountSet
     fmt = ctx.settings.transcode.rendition
     if fmt == "none":
         return []
-    from worker.rendition import store_rendition
+    from worker.media.rendition import store_rendition
 
     try:
         objects.append(store_rendition(ctx, path, prefix, account, recording, fmt))

@@ -21,7 +21,7 @@ from typing import Any
 from config.settings import AccountSettings
 from storage.base import Storage
 from storage.keys import sanitize_id
-from worker._archived import Folder, folders, load_document, objects_of, parse_iso, window_days
+from worker.compliance.walker import Folder, folders, load_document, objects_of, parse_iso, window_days
 from worker.errors import PermanentError
 
 __all__ = ["HeldRecording", "HoldResult", "apply_hold", "find_archived"]

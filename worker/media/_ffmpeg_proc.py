@@ -1,6 +1,6 @@
 """Running ffmpeg as a child process without ever letting a pipe fill up or a process linger.
 
-Private to ``worker/media.py``: log pipes are drained by threads into sinks that keep bounded
+Private to ``worker/media/inspect.py``: log pipes are drained by threads into sinks that keep bounded
 state, and ``_Child.close`` always kills and reaps.
 """
 

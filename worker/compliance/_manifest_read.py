@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from storage.base import Storage
-from worker._manifest_layout import DAY_FILE, MANIFEST_SCHEMA, closable_until, root
+from worker.compliance._manifest_layout import DAY_FILE, MANIFEST_SCHEMA, closable_until, root
 
 __all__ = ["ManifestLine", "ManifestSet", "load_manifests"]
 

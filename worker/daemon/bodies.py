@@ -1,6 +1,6 @@
 """The daemon's work as plain functions: what the Celery tasks in ``tasks/`` call.
 
-``recarchive run`` does discovery and archiving in one process (``worker/runner.py``); the daemon
+``recarchive run`` does discovery and archiving in one process (``worker/pipeline/passes.py``); the daemon
 splits the same steps across a queue:
 
 - ``discover_and_enqueue`` (beat, ``discover`` queue): list the window like ``runner.discover``,
@@ -29,13 +29,13 @@ from typing import Any, Protocol
 from config.settings import AccountSettings
 from providers.base import Readiness, Recording, Window
 from storage.keys import metadata_key, recording_prefix
-from worker._payload import recording_from_payload, recording_to_payload
-from worker.archive import ArchiveResult, Outcome, Staged, archive_recording, commit_staged
-from worker.context import ArchiveContext
+from worker.daemon.payload import recording_from_payload, recording_to_payload
 from worker.errors import AccountError, ArchiverError, ConfigError, NoRecording, NotReady, PermanentError
+from worker.pipeline.archive import ArchiveResult, Outcome, Staged, archive_recording, commit_staged
+from worker.pipeline.context import ArchiveContext
+from worker.pipeline.passes import discover, discovery_window, order_for_download
+from worker.pipeline.state import ParkedRecord, parked_name
 from worker.redact import mask_secrets
-from worker.runner import discover, discovery_window, order_for_download
-from worker.state import ParkedRecord, parked_name
 
 __all__ = [
     "DaemonOptions",

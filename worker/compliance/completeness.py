@@ -25,9 +25,9 @@ from typing import Any
 from config.settings import AccountSettings
 from providers.base import Readiness, Recording, Window
 from storage.keys import sanitize_id
-from worker._archived import folders
-from worker.context import ArchiveContext
+from worker.compliance.walker import folders
 from worker.errors import AccountError, ArchiverError, PermanentError, StorageUnavailable
+from worker.pipeline.context import ArchiveContext
 from worker.redact import mask_secrets
 
 __all__ = ["FAILING_REASONS", "AccountReport", "DayReport", "Gap", "completeness_report"]
