@@ -2,7 +2,15 @@
 
 Providers call ``VendorClient.get_json`` and get parsed JSON or one of our own errors; nothing above
 this module catches ``httpx`` exceptions. Credentials (``auth_headers``, ``auth_params``) are attached
-only to requests for the account's API host; any other host gets none.
+only to requests for the account's API *origin*: the same scheme, host and port as ``base_url``
+(default ports made explicit), so an ``http://`` link to the API host, or the API host on another
+port, gets none (PROVIDERS.md general rules: never over plain http unless ``base_url`` itself is).
+
+Some vendors announce how much of a shared budget is left (Salesloft's ``x-ratelimit-remaining-minute``:
+the team's 600 cost units a minute are shared with the customer's other integrations).
+``watch_remaining`` makes the client slow down as that figure gets low, through the limiter's
+``pause`` (so a daemon's shared limiter slows every worker of the account), instead of running the
+budget dry and leaving the customer's other integrations with 429s.
 """
 
 from __future__ import annotations
@@ -10,7 +18,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -33,10 +40,11 @@ from worker.errors import (
     RateLimited,
     TooLarge,
     Unavailable,
+    backoff_delay,
 )
 from worker.redact import redact_url
 
-__all__ = ["MAX_JSON_BYTES", "VendorClient", "parse_retry_after"]
+__all__ = ["MAX_JSON_BYTES", "VendorClient", "origin_of", "parse_retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,21 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, the default port made explicit; an unparsable URL gives
+    an origin that matches nothing."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return ("", "", None)
+    return scheme, (parts.hostname or "").lower().rstrip("."), port
 
 
 def _is_media_type(value: str | None) -> bool:
@@ -89,8 +112,7 @@ class VendorClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
-        self.api_host = (urlsplit(self.base_url).hostname or "").lower()
-        self.api_port = urlsplit(self.base_url).port
+        self.api_origin = origin_of(self.base_url)
         self.http = http
         self._auth_headers = dict(auth_headers or {})
         self._auth_params = dict(auth_params or {})
@@ -102,11 +124,32 @@ class VendorClient:
         self._sleep = sleep
         self._calls = 0
         self._calls_lock = threading.Lock()
+        self._parent: VendorClient | None = None
+        self._remaining_header: str | None = None
+        self._remaining_window = 60.0
+        self._remaining_low = 0
 
     @property
     def calls(self) -> int:
         """How many requests this client has sent (discovery efficiency figures)."""
         return self._calls
+
+    def _count(self) -> None:
+        with self._calls_lock:
+            self._calls += 1
+        if self._parent is not None:
+            self._parent._count()
+
+    def sibling(self, base_url: str) -> VendorClient:
+        """A client for a second API of the same account (Siro's gateway beside its external API):
+        the same connection pool, rate limiter and retry policy, none of this client's credentials
+        (the caller passes ``credentials`` per call, sent only to the sibling's own origin), and its
+        requests counted in this client's ``calls`` too, so an account's API figures stay whole."""
+        other = VendorClient(base_url, http=self.http, limiter=self.limiter, max_attempts=self.max_attempts,
+                             backoff_base=self.backoff_base, backoff_max=self.backoff_max,
+                             max_retry_after=self.max_retry_after, sleep=self._sleep)
+        other._parent = self
+        return other
 
     def url_for(self, path_or_url: str) -> str:
         if "://" in path_or_url:
@@ -114,8 +157,33 @@ class VendorClient:
         return urljoin(self.base_url, path_or_url.lstrip("/"))
 
     def is_api_host(self, url: str) -> bool:
-        parts = urlsplit(url)
-        return (parts.hostname or "").lower() == self.api_host and parts.port == self.api_port
+        """Whether ``url`` is on the API's exact origin (scheme, host, port): the only place the
+        account's credentials may go."""
+        return origin_of(url) == self.api_origin
+
+    def watch_remaining(self, header: str, *, window: float = 60.0, low: int = 100) -> None:
+        """Slow down when response header ``header`` (what is left of a budget renewed every ``window``
+        seconds, shared with others) falls to ``low`` or below: each such answer pauses the limiter
+        for ``window / (remaining + 1)`` seconds, so the less is left the slower we go, and at 0 we
+        wait out a whole window. Nothing happens while the header is absent or above ``low``."""
+        self._remaining_header = header
+        self._remaining_window = window
+        self._remaining_low = low
+
+    def _notice_remaining(self, response: httpx.Response, shown: str) -> None:
+        if self._remaining_header is None:
+            return
+        value = response.headers.get(self._remaining_header, "").strip()
+        try:
+            remaining = int(float(value))
+        except ValueError:
+            return
+        if remaining > self._remaining_low:
+            return
+        wait = self._remaining_window / (max(0, remaining) + 1)
+        log.info("vendor budget low (%s: %d left) after %s: slowing down %.1fs",
+                 self._remaining_header, remaining, shown, wait)
+        self.limiter.pause(wait)
 
     def auth_headers_for(self, url: str) -> dict[str, str]:
         """The credentials for ``url``: the account's, if and only if it is on the API host."""
@@ -144,8 +212,14 @@ class VendorClient:
         recording_id: str | None = None,
         follow_redirects: bool = False,
         media_ok: bool = False,
+        credentials: Mapping[str, str] | None = None,
+        json_body: Any = None,
     ) -> httpx.Response:
         """Send one request (with retries) and return the successful, fully read response.
+
+        ``credentials``: headers that authenticate this one call (a short-lived token the provider
+        holds, e.g. Siro's OAuth access token), attached like the account's own: only when ``url`` is
+        on this client's API origin. ``json_body`` is sent as the JSON request body.
 
         ``media_ok``: a successful answer whose ``Content-Type`` is media (``audio/*``, ``video/*``,
         ``application/octet-stream``) comes back with its body unread (empty ``content``): the caller
@@ -157,14 +231,18 @@ class VendorClient:
         if self.is_api_host(url):
             query.update(self._auth_params)
             headers.update(self._auth_headers)
+            headers.update(credentials or {})
+        content = None if json_body is None else json.dumps(json_body).encode("utf-8")
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         shown = redact_url(url)
         last_error: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             self.limiter.acquire()
-            with self._calls_lock:
-                self._calls += 1
+            self._count()
             try:
-                response = self._send(method, url, query, headers, follow_redirects, media_ok=media_ok)
+                response = self._send(method, url, query, headers, follow_redirects, media_ok=media_ok,
+                                      content=content)
             except httpx.TimeoutException as exc:
                 last_error = Unavailable(f"{shown}: timed out", recording_id=recording_id)
                 log.debug("vendor call timed out: %s (%s)", shown, type(exc).__name__)
@@ -180,6 +258,7 @@ class VendorClient:
                 # httpx parses a 3xx Location even when not following it: a malformed one lands here
                 raise PermanentError(f"{shown}: the URL or the vendor's redirect Location is not a valid URL",
                                      recording_id=recording_id) from None
+            self._notice_remaining(response, shown)
             action = classify_status(response.status_code, overrides)
             if action is Action.OK:
                 return response
@@ -203,9 +282,10 @@ class VendorClient:
 
     def _send(
         self, method: str, url: str, query: Mapping[str, Any], headers: Mapping[str, str], follow: bool,
-        *, media_ok: bool = False,
+        *, media_ok: bool = False, content: bytes | None = None,
     ) -> httpx.Response:
-        with self.http.stream(method, url, params=query, headers=headers, follow_redirects=follow) as response:
+        with self.http.stream(method, url, params=query, headers=headers, follow_redirects=follow,
+                              content=content) as response:
             if media_ok and response.is_success and _is_media_type(response.headers.get("Content-Type")):
                 response._content = b""
                 return response
@@ -225,8 +305,7 @@ class VendorClient:
     def _backoff(self, attempt: int) -> None:
         if attempt >= self.max_attempts:
             return
-        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        self._sleep(delay * (0.5 + random.random() / 2))
+        self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_max))
 
     def _error_for(
         self, action: Action, response: httpx.Response, shown: str, recording_id: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
-from worker.errors import PermanentError
+from worker.errors import BadRecordingId
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -22,9 +22,6 @@ STATE_PREFIX = "_state"
 MANIFEST_PREFIX = "_manifests"
 _SAFE = re.compile(r"[A-Za-z0-9._-]")
 
-
-class BadRecordingId(PermanentError):
-    reason = "bad_recording_id"
 
 
 def sanitize_id(recording_id: str) -> str:

@@ -31,7 +31,15 @@ from config.settings import AccountSettings
 from tasks.runtime import Runtime, runtime_for
 from worker.daemon.bodies import DaemonOptions, park_exhausted
 from worker.daemon.metrics import metrics
-from worker.errors import AccountError, ArchiverError, PermanentError, RateLimited, RetryableError, StorageUnavailable
+from worker.errors import (
+    AccountError,
+    ArchiverError,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    StorageUnavailable,
+    TimedOut,
+)
 from worker.pipeline.archive import ArchiveResult, Outcome
 from worker.redact import mask_secrets
 
@@ -39,11 +47,6 @@ __all__ = ["ArchiverTask", "TimedOut"]
 
 log = logging.getLogger("recarchive.tasks")
 
-
-class TimedOut(RetryableError):
-    """The task ran past its soft time limit (a stalled transfer): tried again later."""
-
-    reason = "time_limit"
 
 
 class ArchiverTask(Task):  # type: ignore[misc]
@@ -110,8 +113,7 @@ class ArchiverTask(Task):  # type: ignore[misc]
         retries of many recordings do not arrive together."""
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return float(exc.retry_after) * (1 + random.random() / 4)
-        delay = min(options.retry_backoff_max, options.retry_backoff * 2 ** self.request.retries)
-        return float(delay * (0.5 + random.random() / 2))
+        return backoff_delay(self.request.retries + 1, options.retry_backoff, options.retry_backoff_max)
 
     def _count_failure(self, account: AccountSettings, exc: ArchiverError) -> None:
         metrics().failures.labels(account.name, exc.reason).inc()

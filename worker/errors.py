@@ -7,7 +7,8 @@
      │    ├── RateLimited          429: wait ``retry_after`` seconds
      │    ├── Unavailable          5xx, connection refused, timeouts
      │    ├── Interrupted          body cut short / Content-Length mismatch
-     │    └── LinkExpired          410 / 403 / an expired-link page: resolve the link again
+     │    ├── LinkExpired          410 / 403 / an expired-link page: resolve the link again
+     │    └── TimedOut             a task ran past its soft time limit (a stalled transfer)
      ├── PermanentError            trying again will not help: park the recording
      │    ├── NotMedia             HTML, JSON, text or an empty body instead of media
      │    ├── CorruptMedia         bytes that do not decode
@@ -16,32 +17,46 @@
      │    ├── ChecksumMismatch     bytes differ from what the vendor announced
      │    ├── UnsafeURL            a media URL (or redirect) to a host the account does not allow
      │    ├── TooLarge             a body or header beyond our bounds
+     │    ├── TranscodeFailed      ffmpeg could not produce the rendition (the original is kept)
+     │    ├── BadRecordingId       an id that cannot become a key (``.``, ``..``, empty, too long)
+     │    ├── InvalidRecord        the vendor's record of one recording is unusable (parked, the
+     │    │                        account goes on)
      │    └── AccountError         the whole account's pass must stop (auth, malformed page)
      │         ├── AuthError
      │         └── BadVendorData
      ├── NotReady                  the vendor is still processing: re-check on a later pass
      ├── StorageError              storage refused or failed an operation
      │    ├── ObjectExists         the key is taken: we never overwrite
+     │    ├── InsufficientSpace    the work dir cannot hold the recording
      │    └── StorageUnavailable   unreachable / access denied (exit 3)
      └── ConfigError               configuration or usage mistake (exit 2)
 
 Foreign exceptions (httpx, botocore) are translated once, at the boundary that meets them
 (``providers/_http.py``, ``worker/pipeline/fetch.py``, ``storage/s3.py``); nothing above catches them.
 Messages never carry a token or a signed-URL query: build them from ``redact_url`` output.
+
+``backoff_delay`` is the one back-off schedule (exponential, capped, with jitter) that every retry
+loop uses: vendor calls, downloads, storage reads and Celery task retries.
 """
 
 from __future__ import annotations
+
+import random
+from collections.abc import Callable
 
 __all__ = [
     "AccountError",
     "ArchiverError",
     "AuthError",
+    "BadRecordingId",
     "BadVendorData",
     "ChecksumMismatch",
     "ConfigError",
     "CorruptMedia",
     "Deleted",
+    "InsufficientSpace",
     "Interrupted",
+    "InvalidRecord",
     "LinkExpired",
     "NoRecording",
     "NotMedia",
@@ -52,10 +67,20 @@ __all__ = [
     "RetryableError",
     "StorageError",
     "StorageUnavailable",
+    "TimedOut",
     "TooLarge",
+    "TranscodeFailed",
     "Unavailable",
     "UnsafeURL",
+    "backoff_delay",
 ]
+
+
+def backoff_delay(attempt: int, base: float, cap: float, *, jitter: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): ``base * 2**(attempt-1)`` capped at ``cap``,
+    then scaled into [50 %, 100 %] so that workers retrying together spread out."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return float(delay * (0.5 + jitter() / 2))
 
 
 class ArchiverError(Exception):
@@ -114,6 +139,12 @@ class LinkExpired(RetryableError):
     reason = "link_expired"
 
 
+class TimedOut(RetryableError):
+    """The task ran past its soft time limit (a stalled transfer): tried again later."""
+
+    reason = "time_limit"
+
+
 class PermanentError(ArchiverError):
     """Retrying the same thing will not help: the recording is parked with this reason."""
 
@@ -150,6 +181,23 @@ class TooLarge(PermanentError):
     reason = "too_large"
 
 
+class TranscodeFailed(PermanentError):
+    """ffmpeg could not produce the rendition; anything already streamed from it must be discarded."""
+
+    reason = "transcode_failed"
+
+
+class BadRecordingId(PermanentError):
+    reason = "bad_recording_id"
+
+
+class InvalidRecord(PermanentError):
+    """The vendor's record of one recording cannot be used (a bad time, a missing media path): that
+    recording is parked with the problem named; the account's pass goes on."""
+
+    reason = "invalid_record"
+
+
 class AccountError(PermanentError):
     """The account's whole pass stops (other accounts go on); the watermark does not move."""
 
@@ -178,6 +226,10 @@ class ObjectExists(StorageError):
     """The key already holds an object; recarchive never overwrites a stored object."""
 
     reason = "object_exists"
+
+
+class InsufficientSpace(StorageError):
+    reason = "insufficient_space"
 
 
 class StorageUnavailable(StorageError):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.errors import ConfigError, CorruptMedia, PermanentError
+from worker.errors import ConfigError, CorruptMedia, TranscodeFailed
 from worker.media._ffmpeg_parse import (
     ErrorLines,
     ProbeResult,
@@ -73,11 +73,6 @@ _PROBE_TIMEOUT = 60.0  # reading a header; anything slower is not a recording we
 _MEASURE_TIMEOUT = 900.0  # stream copy of a whole file to learn a missing duration
 _EXIT_GRACE = 60.0  # after the consumer has read the rendition to its end
 
-
-class TranscodeFailed(PermanentError):
-    """ffmpeg could not produce the rendition; anything already streamed from it must be discarded."""
-
-    reason = "transcode_failed"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from worker.errors import StorageError
+from worker.errors import InsufficientSpace
 
 __all__ = ["InsufficientSpace", "WorkDir"]
 
@@ -31,9 +31,6 @@ log = logging.getLogger(__name__)
 #: free space kept beyond the announced size, for renditions and the filesystem's own needs
 SPACE_MARGIN = 64 * 1024 * 1024
 
-
-class InsufficientSpace(StorageError):
-    reason = "insufficient_space"
 
 
 class WorkDir:
