@@ -25,9 +25,12 @@
      │         ├── AuthError
      │         └── BadVendorData
      ├── NotReady                  the vendor is still processing: re-check on a later pass
+     │    └── FolderBusy           another attempt's uncommitted object holds the key: later
      ├── StorageError              storage refused or failed an operation
      │    ├── ObjectExists         the key is taken: we never overwrite
-     │    ├── InsufficientSpace    the work dir cannot hold the recording
+     │    ├── DiskError            a local disk failed (full, read-only, I/O): also a RetryableError,
+     │    │    │                   so the recording is retried, then parked; never a traceback
+     │    │    └── InsufficientSpace  the work dir cannot hold the recording
      │    └── StorageUnavailable   unreachable / access denied (exit 3)
      └── ConfigError               configuration or usage mistake (exit 2)
 
@@ -54,6 +57,8 @@ __all__ = [
     "ConfigError",
     "CorruptMedia",
     "Deleted",
+    "DiskError",
+    "FolderBusy",
     "InsufficientSpace",
     "Interrupted",
     "InvalidRecord",
@@ -218,6 +223,13 @@ class NotReady(ArchiverError):
     reason = "not_ready"
 
 
+class FolderBusy(NotReady):
+    """The recording's key holds an uncommitted object with other bytes, written by an attempt that
+    may still be running: never replaced; the recording is tried again on a later pass."""
+
+    reason = "folder_busy"
+
+
 class StorageError(ArchiverError):
     reason = "storage_error"
 
@@ -228,7 +240,16 @@ class ObjectExists(StorageError):
     reason = "object_exists"
 
 
-class InsufficientSpace(StorageError):
+class DiskError(StorageError, RetryableError):
+    """An ``OSError`` of a local disk (the work dir, a file storage): full, read-only, I/O error.
+
+    Retryable because a disk fills and empties (other recordings finish, an operator frees space):
+    the recording is retried with bounded retries, then parked, like any transient failure."""
+
+    reason = "disk_error"
+
+
+class InsufficientSpace(DiskError):
     reason = "insufficient_space"
 
 
