@@ -5,6 +5,10 @@ Keys handed to a backend are relative to the configured prefix (``convirza/acme/
 ``metadata.json`` records. Backends never overwrite a recording object: ``put_stream``/``put_file``
 raise ``ObjectExists`` when the key is taken. Only ``put_bytes(..., overwrite=True)`` replaces, and it
 is used for operational state under ``_state/`` alone.
+
+A write may carry a ``WriteLock`` (retention mode, retain-until and legal hold): the backend applies
+it in the same request that creates the object (S3 ``PutObject`` / ``CreateMultipartUpload``), so no
+moment exists in which the object is stored but unlocked.
 """
 
 from __future__ import annotations
@@ -15,13 +19,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-__all__ = ["ObjectInfo", "Retention", "Storage"]
+__all__ = ["ObjectInfo", "Retention", "Storage", "WriteLock"]
 
 
 @dataclass(frozen=True)
 class Retention:
     mode: str  # "COMPLIANCE" | "GOVERNANCE"
     retain_until: datetime
+
+
+@dataclass(frozen=True)
+class WriteLock:
+    """Object Lock applied when an object is created: ``retention`` (None: none) and a legal hold."""
+
+    retention: Retention | None
+    legal_hold: bool = False
+
+    def __bool__(self) -> bool:
+        return self.retention is not None or self.legal_hold
 
 
 @dataclass(frozen=True)
@@ -46,9 +61,10 @@ class Storage(Protocol):
     #: whether retention is enforced by the store (S3 Object Lock) rather than recorded only
     enforces_retention: bool
 
-    def check(self, *, need_object_lock: bool = False) -> None:
+    def check(self, *, need_object_lock: bool = False, write: bool = True) -> None:
         """Prove the store is reachable and writable; ``StorageUnavailable`` (exit 3) if not.
-        With ``need_object_lock``, a bucket without Object Lock is ``StorageUnavailable`` too."""
+        With ``need_object_lock``, a bucket without Object Lock is ``StorageUnavailable`` too.
+        ``write=False`` proves it readable only and writes nothing (the auditing commands)."""
         ...
 
     def full_key(self, key: str) -> str:
@@ -60,12 +76,14 @@ class Storage(Protocol):
         ...
 
     def put_stream(
-        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
+        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str],
+        lock: WriteLock | None = None,
     ) -> ObjectInfo:
         """Store a (possibly non-seekable) stream with bounded memory; never overwrites."""
         ...
 
-    def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str]) -> ObjectInfo:
+    def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
+                 lock: WriteLock | None = None) -> ObjectInfo:
         """Store a local file; never overwrites."""
         ...
 
@@ -77,8 +95,9 @@ class Storage(Protocol):
         content_type: str,
         metadata: Mapping[str, str] | None = None,
         overwrite: bool = False,
+        lock: WriteLock | None = None,
     ) -> ObjectInfo:
-        """Store a small object; ``overwrite`` only for operational state."""
+        """Store a small object; ``overwrite`` only for operational state (never with ``lock``)."""
         ...
 
     def read_bytes(self, key: str) -> bytes:

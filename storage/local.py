@@ -98,9 +98,14 @@ class LocalStorage:
 
     # ----------------------------------------------------------------- checks
 
-    def check(self, *, need_object_lock: bool = False) -> None:
+    def check(self, *, need_object_lock: bool = False, write: bool = True) -> None:
         """The folder exists (or can be made) and takes a file. ``need_object_lock`` is accepted:
-        a local folder only records retention, as the README says."""
+        a local folder only records retention, as the README says. ``write=False`` (auditing) only
+        proves the folder exists and can be read: nothing is created."""
+        if not write:
+            if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
+                raise StorageUnavailable(f"storage folder {self.root} does not exist or cannot be read")
+            return
         probe = self.root / f".probe-{uuid.uuid4().hex}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)

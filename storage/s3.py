@@ -181,8 +181,9 @@ class S3Storage:
 
     # ----------------------------------------------------------------- checks
 
-    def check(self, *, need_object_lock: bool = False) -> None:
-        """The bucket answers, takes a small object under ``_state/`` and (if asked) has Object Lock."""
+    def check(self, *, need_object_lock: bool = False, write: bool = True) -> None:
+        """The bucket answers, takes a small object under ``_state/`` and (if asked) has Object Lock.
+        ``write=False`` (auditing: read-only credentials suffice) skips the probe object."""
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
@@ -196,7 +197,8 @@ class S3Storage:
             raise StorageUnavailable(f"bucket {self.bucket} has no Object Lock but [retention] is configured")
         if lock is not None and lock.get("Rule"):
             return  # a probe under default retention could never be deleted again: skip the write test
-        self._probe_write()
+        if write:
+            self._probe_write()
 
     def _lock_configuration(self, *, required: bool) -> Mapping[str, Any] | None:
         try:
