@@ -1,5 +1,7 @@
 """Convirza: ``GET v3/conversations/calls`` with offset paging and signed recording URLs (document 002).
 
+Public page: "Get calls list", https://docs.convirza.com/get-calls-list-31106437e0 (seed 002).
+
 Listing. The API refuses ranges longer than 31 days and wants ``end > start``, so a window is cut
 into chunks of at most 31 days, each listed with ``limit=200``, ``offset`` paging until
 ``offset + len(calls) >= total`` (or an empty page) and ``include=recordings`` so that every call
@@ -12,6 +14,12 @@ pass. Two defences: when the vendor's ``total`` changes between pages of a chunk
 twice, the chunk is listed once more from offset 0 (duplicates are dropped; ``relisted_on_shift``);
 and the pipeline re-lists a lookback window on every pass (``schedule.lookback``), which is why a
 Convirza listing is "re-listed" rather than trusted to be complete in one go.
+
+One call whose id is usable but whose other fields are not is ``INVALID`` (parked alone, the pass
+goes on); a call without a usable ``call_id``, or a page that is not the envelope, stops the account's
+pass. A call listed without a recording URL has no recording, final only once it is older than
+``no_recording_after`` (before that it is not ready: the recording may still be processed). Convirza
+publishes no recording status field, so there is no unknown status to report.
 
 Media. The listing's signed URL (valid 7 days, ``expires_at`` in unix seconds) is used as is until
 it expires or the downloader saw a 410; then the call is re-read in single-record mode
@@ -37,7 +45,7 @@ from providers._paging import (
     relisted_on_shift,
 )
 from providers._parse import as_float, as_int, as_list, as_mapping, as_text, optional_time, parse_vendor_time
-from providers._vendor import VendorBase
+from providers._vendor import VendorBase, time_or
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import AccountError, AuthError, BadVendorData, NoRecording
 from worker.redact import mask_secrets, scrub_record
@@ -86,7 +94,7 @@ class ConvirzaProvider(VendorBase):
         for page in paginate(fetch, OffsetPaginator(PAGE_SIZE, what="convirza calls")):
             watch.page(page)
             for raw in page.items:
-                recording = self._recording(raw)
+                recording = self._recording(raw, start)
                 watch.saw(recording.recording_id)
                 yield recording
 
@@ -98,10 +106,16 @@ class ConvirzaProvider(VendorBase):
         total = as_int(data.get("total"), "convirza calls response: data.total")
         return calls, total
 
-    def _recording(self, raw: Any) -> Recording:
+    def _recording(self, raw: Any, fallback: datetime) -> Recording:
+        """One call; if its id is usable but another field is not, the call is ``INVALID`` (parked
+        alone, PROVIDERS.md general rules) at its ``call_started`` or, failing that, ``fallback``."""
         record = as_mapping(raw, "convirza call")
         call_id = as_text(record.get("call_id"), "convirza call: call_id")
         assert call_id is not None
+        at = time_or(record.get("call_started"), fallback)
+        return self.parsed_or_invalid(call_id, lambda: self._call(call_id, record), at=at, source=record)
+
+    def _call(self, call_id: str, record: Mapping[str, Any]) -> Recording:
         where = f"convirza call {call_id}"
         started = parse_vendor_time(record.get("call_started"), f"{where}: call_started")
         details_raw = record.get("recording_details")
@@ -114,7 +128,7 @@ class ConvirzaProvider(VendorBase):
             recording_id=call_id,
             started_at=started,
             listed_at=started,
-            readiness=Readiness.READY if url else Readiness.NO_RECORDING,
+            readiness=Readiness.READY if url else self.no_recording_yet(started),
             vendor_duration_seconds=as_float(record.get("duration"), f"{where}: duration"),
             is_video=False,
             expires_at=expires,
@@ -137,7 +151,7 @@ class ConvirzaProvider(VendorBase):
         else:
             candidates = self._read_page(body)[0]
         for raw in candidates:
-            recording = self._recording(raw)
+            recording = self._recording(raw, datetime.now(UTC))
             if recording.recording_id == recording_id:
                 return recording
         raise NoRecording("convirza does not know this call", recording_id=recording_id)

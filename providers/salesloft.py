@@ -1,36 +1,58 @@
-"""Salesloft: conversations from ``GET v2/conversations`` and their recording references (document 001).
+"""Salesloft: conversations from ``GET v2/conversations`` and the recording behind each one.
 
-Listing: ``created_at[gte]``/``created_at[lt]`` (ISO 8601, the half-open window), sorted by
-``created_at`` ascending, ``per_page=100``, ``page=N``. The answer is Salesloft's usual envelope
-``{"data": [...], "metadata": {"paging": {"next_page": ...}}}`` (stop when ``next_page`` is null) or a
-bare array as in the document's example (then a page shorter than ``per_page`` is the last). An
-empty page always stops. The listing is sorted, so ``listing_sorted`` is true. Page numbers are
-offsets in disguise: a conversation created before our current page while we read shifts the rest,
-which shows as an id seen twice; the pass is then run once more from page 1 (``relisted_on_shift``).
+Public pages this module follows (PROVIDERS.md, Salesloft; they win over any assumption):
 
-A conversation whose ``recording`` is null or missing is not ready yet (its media is still being
-processed); one with a reference ``{"id", "_href"}`` is ready.
+- "Fetch conversations" (seed 001), https://developers.salesloft.com/docs/api/conversations-find-all/ —
+  ``created_at[gte|lt]`` (ISO 8601, microsecond precision), ``sort_by``, ``sort_direction``,
+  ``per_page`` (1-100), ``page``; items with ``id``, ``duration`` (ms), ``media_type``,
+  ``event_start_date``, ``created_at`` and ``recording`` ``{"id", "_href"}``;
+- "Fetch Conversation recording" (``GET /v2/conversations/{id}/recording``), which needs the
+  "Download Conversations" permission;
+- "Rate Limits", https://developers.salesloft.com/docs/platform/api-basics/rate-limits/ — 600 cost
+  units a minute **per team, shared with every other integration**; pages past 100 cost 3 to 30
+  units; every answer carries ``x-ratelimit-endpoint-cost`` and ``x-ratelimit-remaining-minute``.
 
-Media: the ``_href`` is on the API host and wants the Bearer token; ``VendorClient`` attaches it only
-because the host is the API host. An ``_href`` on any other host is not requested at all
-(``UnsafeURL``: without the token it cannot work, with it the token would leak). Three answers are
-accepted:
+Budget. 2 requests/s by default (``default_rate_limit``; ``rate_limit`` overrides it), and the client
+watches ``x-ratelimit-remaining-minute``: once 100 or fewer units are left it pauses more the less is
+left (``VendorClient.watch_remaining``), so the customer's other integrations keep their share.
 
-- JSON with the media URL at ``data.url`` or ``url`` (optional ``expires_at``): that URL, no headers
-  (it carries its own authority);
-- a 3xx redirect: the ``Location`` URL (made absolute), no headers;
+Listing: ``created_at[gte]``/``created_at[lt]`` (the half-open window), ``sort_by=created_at``,
+``sort_direction=ASC``, ``per_page=100``, ``page=N``, in Salesloft's envelope ``{"data": [...],
+"metadata": {"paging": {"next_page": ...}}}`` (stop when ``next_page`` is null) or a bare array as in
+the document's example (then a short page is the last). An empty page always stops. Page numbers
+are kept low (pages past 100 cost more): after ``RESTART_AFTER_PAGE`` pages the listing starts again
+at page 1 from the last ``created_at`` seen, skipping the ids already seen at that instant; if a whole
+page shares one ``created_at`` the restart would not move, so paging simply goes on. A pass that sees
+an id twice otherwise took a shift (a conversation created before our page) and lists once more.
+
+A conversation whose ``recording`` is null is not ready (its media is still being processed) until it
+is ``no_recording_after`` old, then it has no recording. One whose id is usable but whose other fields
+are not is ``INVALID`` (parked alone); one without a usable id, or a page that is not a page, stops
+the account's pass.
+
+Media: ``recording._href`` (else ``v2/conversations/{id}/recording``) with the Bearer token, which
+``VendorClient`` attaches only on the API's exact origin (scheme, host, port): an ``_href`` anywhere
+else, ``http://`` included, is not requested at all (``UnsafeURL``). A 403 there means the token's
+user lacks the "Download Conversations" permission (the account fails, saying so); 404 is "no
+recording". Accepted answers, documented and observed:
+
+- a 3xx to the media: the ``Location`` URL (made absolute), no headers;
+- JSON with the URL at ``data.url``, ``url``, ``data.recording_url``, ``recording_url``,
+  ``data.download_url`` or ``download_url`` (optional ``expires_at``, ``content_type``): that URL,
+  no headers (it carries its own authority);
 - the media bytes themselves (``audio/*``, ``video/*``, ``application/octet-stream``): the ``_href``
-  itself with the account's auth headers, so that the downloader fetches it authenticated; the body of
-  this probe is not read (``VendorClient.request(media_ok=True)``).
+  with the account's auth headers; the body of this probe is not read.
 
-``get_recording`` reads ``GET v2/conversations/{id}`` (Salesloft's single-resource path, envelope
-``{"data": {...}}``).
+The signed media URL is on a storage host that no public page names: default media hosts
+``*.salesloft.com``, ``*.amazonaws.com``, ``*.cloudfront.net``, ``storage.googleapis.com``.
+``get_recording`` reads ``GET v2/conversations/{id}`` (envelope ``{"data": {...}}``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urljoin
 
 from providers._classify import Action
@@ -44,22 +66,34 @@ from providers._paging import (
     relisted_on_shift,
 )
 from providers._parse import as_float, as_list, as_mapping, as_text, optional_time, parse_vendor_time
-from providers._vendor import VendorBase
+from providers._vendor import VendorBase, time_or
 from providers.base import MediaLink, Readiness, Recording, Window
-from worker.errors import BadVendorData, NotReady, UnsafeURL
+from worker.errors import AuthError, BadVendorData, NotReady, UnsafeURL
 from worker.redact import redact_url, scrub_record
+
+if TYPE_CHECKING:
+    from config.settings import AccountSettings
+    from providers._http import VendorClient
 
 __all__ = ["SalesloftProvider"]
 
 LIST_PATH = "v2/conversations"
 PAGE_SIZE = 100
+#: pages past 100 cost 3-30 units (the public rate-limit page): start again from page 1 before that
+RESTART_AFTER_PAGE = 100
+#: the shared budget header and the level below which we slow down (of 600 a minute)
+REMAINING_HEADER = "x-ratelimit-remaining-minute"
+REMAINING_LOW = 100
+PERMISSION = "Download Conversations"
 _REDIRECTS = (301, 302, 303, 307, 308)
-#: a redirect from the recording reference is the answer, not an error; 404 means "no recording"
+#: a redirect from the recording endpoint is the answer; 404 "no recording"; 403 looked at here
 _HREF_OVERRIDES: Mapping[int, Action] = {
     **{status: Action.OK for status in _REDIRECTS},
+    403: Action.OK,
     404: Action.NO_RECORDING,
 }
 _ONE_OVERRIDES: Mapping[int, Action] = {404: Action.NO_RECORDING}
+_URL_KEYS = ("url", "recording_url", "download_url")
 
 
 class SalesloftProvider(VendorBase):
@@ -68,6 +102,15 @@ class SalesloftProvider(VendorBase):
     name: ClassVar[str] = "salesloft"
     max_page_size: ClassVar[int] = PAGE_SIZE
     listing_sorted: ClassVar[bool] = True
+    #: PROVIDERS.md: about 2 requests/s, the 600/min budget being shared with other integrations
+    default_rate_limit: ClassVar[float] = 2.0
+
+    def __init__(self, account: AccountSettings, client: VendorClient) -> None:
+        super().__init__(account, client)
+        client.watch_remaining(REMAINING_HEADER, window=60.0, low=REMAINING_LOW)
+
+    def media_hosts(self) -> list[str]:
+        return ["*.salesloft.com", "*.amazonaws.com", "*.cloudfront.net", "storage.googleapis.com"]
 
     # -- listing -------------------------------------------------------------------------------
 
@@ -77,30 +120,55 @@ class SalesloftProvider(VendorBase):
     def _all_pages(self, window: Window) -> Iterator[Recording]:
         if window.since >= window.until:
             return
-        base = {
-            "created_at[gte]": iso_utc(window.since),
-            "created_at[lt]": iso_utc(window.until, ceil=True),
-            "sort_by": "created_at",
-            "sort_direction": "ASC",
-            "per_page": PAGE_SIZE,
-        }
 
         def one_pass(watch: ShiftWatch) -> Iterator[Recording]:
-            def fetch(page_number: int) -> Page:
-                return read_page(self.client.get_json(LIST_PATH, {**base, "page": page_number}))
+            since = window.since
+            boundary: set[str] = set()  # ids seen at ``since`` before a restart: expected again
+            while True:
+                restart_from: datetime | None = None
+                last_at: datetime | None = None
+                at_last: set[str] = set()
+                paginator = PageNumberPaginator(PAGE_SIZE, what="salesloft conversations")
+                base = {
+                    "created_at[gte]": iso_utc(since),
+                    "created_at[lt]": iso_utc(window.until, ceil=True),
+                    "sort_by": "created_at",
+                    "sort_direction": "ASC",
+                    "per_page": PAGE_SIZE,
+                }
 
-            for page in paginate(fetch, PageNumberPaginator(PAGE_SIZE, what="salesloft conversations")):
-                for raw in page.items:
-                    recording = self._recording(raw)
-                    watch.saw(recording.recording_id)
-                    yield recording
+                def fetch(page_number: int, base: Mapping[str, Any] = base) -> Page:
+                    return read_page(self.client.get_json(LIST_PATH, {**base, "page": page_number}))
+
+                for page in paginate(fetch, paginator):
+                    for raw in page.items:
+                        recording = self._recording(raw, fallback=since)
+                        if recording.recording_id in boundary:
+                            continue
+                        watch.saw(recording.recording_id)
+                        if recording.listed_at != last_at:
+                            last_at, at_last = recording.listed_at, set()
+                        at_last.add(recording.recording_id)
+                        yield recording
+                    if (paginator.current_value >= RESTART_AFTER_PAGE and _has_more(page)
+                            and last_at is not None and last_at > since):
+                        restart_from = last_at
+                        break
+                if restart_from is None:
+                    return
+                since, boundary = restart_from, at_last
 
         yield from relisted_on_shift(one_pass)
 
-    def _recording(self, raw: Any) -> Recording:
+    def _recording(self, raw: Any, *, fallback: datetime) -> Recording:
         record = as_mapping(raw, "salesloft conversation")
         conversation_id = as_text(record.get("id"), "salesloft conversation: id")
         assert conversation_id is not None
+        at = time_or(record.get("created_at"), fallback)
+        return self.parsed_or_invalid(conversation_id, lambda: self._conversation(conversation_id, record),
+                                      at=at, source=record)
+
+    def _conversation(self, conversation_id: str, record: Mapping[str, Any]) -> Recording:
         where = f"salesloft conversation {conversation_id}"
         created = parse_vendor_time(record.get("created_at"), f"{where}: created_at")
         started = optional_time(record.get("event_start_date"), f"{where}: event_start_date") or created
@@ -110,6 +178,8 @@ class SalesloftProvider(VendorBase):
         if reference is not None:
             reference = as_mapping(reference, f"{where}: recording")
             href = as_text(reference.get("_href"), f"{where}: recording._href", required=False)
+            if href is None and as_text(reference.get("id"), f"{where}: recording.id", required=False):
+                href = f"{LIST_PATH}/{quote(conversation_id, safe='')}/recording"
         media_type = as_text(record.get("media_type"), f"{where}: media_type", required=False)
         return Recording(
             provider=self.name,
@@ -117,7 +187,7 @@ class SalesloftProvider(VendorBase):
             recording_id=conversation_id,
             started_at=started,
             listed_at=created,
-            readiness=Readiness.READY if href else Readiness.NOT_READY,
+            readiness=Readiness.READY if href else self.no_recording_yet(started),
             vendor_duration_seconds=None if duration_ms is None else duration_ms / 1000,
             is_video=(media_type or "").lower() == "video",
             source=scrub_record(record),
@@ -131,7 +201,7 @@ class SalesloftProvider(VendorBase):
         body = self.client.get_json(path, overrides=_ONE_OVERRIDES, recording_id=recording_id)
         if isinstance(body, Mapping) and isinstance(body.get("data"), Mapping):
             body = body["data"]
-        return self._recording(body)
+        return self._recording(body, fallback=datetime.now(UTC))
 
     def resolve_media(self, recording: Recording, *, refresh: bool = False) -> MediaLink:
         href = recording.hint.get("href")
@@ -145,10 +215,13 @@ class SalesloftProvider(VendorBase):
         url = self.client.url_for(href)
         rid = recording.recording_id
         if not self.client.is_api_host(url):
-            # the reference needs the Bearer token, which never leaves the API host
-            raise UnsafeURL(f"salesloft recording _href {redact_url(url)} is not on the API host; not followed",
-                            recording_id=rid)
+            # the recording endpoint needs the Bearer token, which goes to the API's origin only
+            raise UnsafeURL(f"salesloft recording _href {redact_url(url)} is not on the API's origin "
+                            f"(scheme, host, port of base_url); not followed", recording_id=rid)
         response = self.client.request("GET", url, overrides=_HREF_OVERRIDES, recording_id=rid, media_ok=True)
+        if response.status_code == 403:
+            raise AuthError(f"salesloft refused the recording of conversation {rid} (HTTP 403): the API "
+                            f"user needs the {PERMISSION!r} permission")
         if response.status_code in _REDIRECTS:
             location = response.headers.get("Location")
             if not location:
@@ -165,16 +238,27 @@ class SalesloftProvider(VendorBase):
         where = f"salesloft recording of {rid}"
         body = as_mapping(body, where)
         data = body.get("data")
-        holder = data if isinstance(data, Mapping) and data.get("url") else body
-        media = as_text(holder.get("url"), f"{where}: url")
-        assert media is not None
-        content_type = as_text(holder.get("content_type"), f"{where}: content_type", required=False)
-        return MediaLink(
-            url=urljoin(url, media),
-            expires_at=optional_time(holder.get("expires_at"), f"{where}: expires_at"),
-            content_type=content_type,
-            is_video=recording.is_video or (content_type or "").lower().startswith("video/"),
-        )
+        holders = [data, body] if isinstance(data, Mapping) else [body]
+        for holder in holders:
+            for key in _URL_KEYS:
+                media = as_text(holder.get(key), f"{where}: {key}", required=False)
+                if media:
+                    content_type = as_text(holder.get("content_type"), f"{where}: content_type", required=False)
+                    return MediaLink(
+                        url=urljoin(url, media),
+                        expires_at=optional_time(holder.get("expires_at"), f"{where}: expires_at"),
+                        content_type=content_type,
+                        is_video=recording.is_video or (content_type or "").lower().startswith("video/"),
+                    )
+        raise BadVendorData(f"{where}: none of {', '.join(_URL_KEYS)} (at the top or under data) holds a URL",
+                            recording_id=rid)
+
+
+def _has_more(page: Page) -> bool:
+    """Whether a page follows ``page`` (the same rule ``PageNumberPaginator`` applies)."""
+    if not page.items:
+        return False
+    return page.next is not None if page.announced else len(page.items) >= PAGE_SIZE
 
 
 def read_page(body: Any) -> Page:

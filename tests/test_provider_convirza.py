@@ -11,6 +11,7 @@ import pytest
 from providers.base import Readiness, Window
 from providers.convirza import ConvirzaProvider, chunk_window
 from tests._provider_mock import TOKEN, assert_clean, assert_no_query, build, make_account, raw_reply, reply, utc
+from tests.fixtures.vendor_pages import CONVIRZA_CALLS
 from worker.errors import AccountError, AuthError, BadVendorData, NoRecording
 
 __all__ = ["build"]
@@ -203,13 +204,12 @@ def test_get_recording_accepts_the_call_itself_as_data(build: Any) -> None:
 @pytest.mark.parametrize(("body", "field"), [
     ({"code": 200, "message": "Success"}, "data"),
     (page([{"call_started": "2026-02-14T00:00:00Z"}], 1), "call_id"),
-    (page([call(1, "yesterday")], 1), "call_started"),
-    (page([{**call(1), "duration": "long"}], 1), "duration"),
     (page([call(1)], "many"), "total"),
     (page("calls", 1), "calls"),
-    (page([{**call(1), "recording_details": "x"}], 1), "recording_details"),
+    (page(["not a call"], 1), "convirza call"),
 ])
-def test_malformed_answers_raise_bad_vendor_data_naming_the_field(build: Any, body: Any, field: str) -> None:
+def test_malformed_pages_raise_bad_vendor_data_naming_the_field(build: Any, body: Any, field: str) -> None:
+    """Only what makes the page unusable (no envelope, a call without a usable id) stops the account."""
     h = build(ConvirzaProvider, account(), lambda r: reply(body))
     with pytest.raises(BadVendorData) as info:
         list(h.provider.list_recordings(FEB))
@@ -256,3 +256,47 @@ def test_a_vendor_that_keeps_shifting_is_relisted_only_once(build: Any) -> None:
     ids = [r.recording_id for r in h.provider.list_recordings(FEB)]
     assert len(ids) == len(set(ids))
     assert [h.params(i)["offset"] for i in range(len(h.requests))] == ["0", "200", "0", "200"]
+
+
+@pytest.mark.parametrize(("bad", "field"), [
+    ({"call_started": "yesterday"}, "call_started"),
+    ({"duration": "long"}, "duration"),
+    ({"recording_details": "x"}, "recording_details"),
+    ({"recording_details": {"url": ["x"]}}, "recording_details.url"),
+])
+def test_one_bad_call_is_invalid_and_the_others_are_listed(build: Any, bad: dict[str, Any], field: str) -> None:
+    calls = [call(1, "2026-02-14T00:00:00Z"), {**call(2, "2026-02-14T00:00:01Z"), **bad},
+             call(3, "2026-02-14T00:00:02Z")]
+    h = build(ConvirzaProvider, account(), lambda r: reply(page(calls, 3)))
+    found = {r.recording_id: r for r in h.provider.list_recordings(FEB)}
+    assert sorted(found) == ["1", "2", "3"]
+    assert found["1"].readiness is found["3"].readiness is Readiness.READY
+    assert found["2"].readiness is Readiness.INVALID and field in (found["2"].problem or "")
+    assert FEB.contains(found["2"].listed_at)  # listed inside the window: the watermark passes it
+    assert_no_query(found["2"].source)
+
+
+def test_a_recent_call_without_a_recording_is_not_ready_an_old_one_has_none(build: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent, old = now - timedelta(hours=1), now - timedelta(hours=30)
+    calls = [call(1, old.isoformat(), url=False), call(2, recent.isoformat(), url=False)]
+    h = build(ConvirzaProvider, account(), lambda r: reply(page(calls, 2)))
+    found = {r.recording_id: r.readiness for r in h.provider.list_recordings(Window(now - timedelta(days=2), now))}
+    assert found == {"1": Readiness.NO_RECORDING, "2": Readiness.NOT_READY}
+    h = build(ConvirzaProvider, account(no_recording_after="2h"), lambda r: reply(page(calls, 2)))
+    found = {r.recording_id: r.readiness for r in h.provider.list_recordings(Window(now - timedelta(days=2), now))}
+    assert found == {"1": Readiness.NO_RECORDING, "2": Readiness.NOT_READY}
+    h = build(ConvirzaProvider, account(no_recording_after="30m"), lambda r: reply(page(calls, 2)))
+    found = {r.recording_id: r.readiness for r in h.provider.list_recordings(Window(now - timedelta(days=2), now))}
+    assert found == {"1": Readiness.NO_RECORDING, "2": Readiness.NO_RECORDING}
+
+
+def test_the_public_pages_example_parses(build: Any) -> None:
+    """"Get calls list" (docs.convirza.com): the example answer, as published, lists one ready call."""
+    h = build(ConvirzaProvider, account(), lambda r: reply(CONVIRZA_CALLS))
+    [found] = h.provider.list_recordings(FEB)
+    assert found.recording_id == "987654" and found.readiness is Readiness.READY
+    assert found.started_at == datetime(2026, 2, 14, 18, 20, 12, tzinfo=UTC)
+    assert found.vendor_duration_seconds == 182.0 and found.expires_at == datetime.fromtimestamp(1775462400, UTC)
+    assert found.hint["url"].startswith("https://api.convirza.com/v3/recordings/987654?")
+    assert_no_query(found.source)
