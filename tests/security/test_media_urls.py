@@ -129,6 +129,34 @@ def test_allowed_hosts_pass() -> None:
         policy.check(url)
 
 
+@pytest.mark.parametrize(("url", "hint"), [
+    ("https://media.example.com/x.wav", '"media.example.com" to allowed_media_hosts (or "*.example.com"'),
+    ("https://bucket.s3.eu-west-1.amazonaws.com/x", '(or "*.s3.eu-west-1.amazonaws.com"'),
+    ("https://example.com/x", 'add "example.com" to allowed_media_hosts'),
+    ("https://cdn.example.co.uk/x", 'add "cdn.example.co.uk" to allowed_media_hosts'),
+    ("http://127.0.0.3:9/x", 'add "127.0.0.3" to allowed_media_hosts'),
+])
+def test_a_refusal_names_the_allowed_media_hosts_entry_that_would_allow_it(url: str, hint: str) -> None:
+    policy = MediaPolicy.for_account("http://api.vendor.test", None, ["*.convirza.com"], [], resolver=no_dns)
+    with pytest.raises(UnsafeURL) as info:
+        policy.check(url)
+    assert hint in str(info.value)
+    assert "*.co.uk" not in str(info.value)
+    host = url.split("/")[2].split(":")[0]
+    entry = hint.split('"')[1]
+    MediaPolicy.for_account("http://api.vendor.test", None, [], [entry], resolver=lambda _h: ["93.184.216.34"]
+                            ).check(url.replace(host, host if entry == host else f"x.{entry[2:]}"))
+
+
+def test_a_wildcard_host_on_a_private_address_names_the_exact_entry() -> None:
+    policy = MediaPolicy.for_account("https://api.convirza.com", None, ["*.convirza.com"], [],
+                                     resolver=lambda _host: ["10.0.0.7"])
+    with pytest.raises(UnsafeURL, match='add "media.convirza.com" to allowed_media_hosts'):
+        policy.check("https://media.convirza.com/x.wav")
+    MediaPolicy.for_account("https://api.convirza.com", None, ["*.convirza.com"], ["media.convirza.com"],
+                            resolver=lambda _host: ["10.0.0.7"]).check("https://media.convirza.com/x.wav")
+
+
 # -- the downloader: every hop checked, credentials kept to their origin ------------------------------
 
 

@@ -4,7 +4,8 @@ Allowed: the host of ``base_url`` and of ``media_base_url``, the provider's own 
 ``*.convirza.com``) and the account's ``allowed_media_hosts``. Only http(s), and plain http only when
 the account's ``base_url`` is itself http. Hosts that are allowed only through a wildcard must not be
 IP literals nor resolve to private, loopback or link-local addresses (DNS rebinding, cloud metadata at
-169.254.169.254); a link-local address is refused even when configured.
+169.254.169.254); a link-local address is refused even when configured. A refusal names the
+``allowed_media_hosts`` entry that would allow the host (``allow_hint``), so the operator can decide.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 from worker.errors import UnsafeURL
 from worker.redact import redact_url
 
-__all__ = ["MediaPolicy"]
+__all__ = ["MediaPolicy", "allow_hint"]
 
 Resolver = Callable[[str], list[str]]
 
@@ -100,10 +101,31 @@ class MediaPolicy:
         if host in self.exact_hosts:
             return
         if not any(host.endswith(suffix) and len(host) > len(suffix) for suffix in self.wildcard_suffixes):
-            raise UnsafeURL(f"media host {host} is not allowed for this account", recording_id=recording_id)
+            raise UnsafeURL(f"media host {host} is not allowed for this account: {allow_hint(host)}",
+                            recording_id=recording_id)
         if literal is not None:
-            raise UnsafeURL(f"media host {host} is an IP address", recording_id=recording_id)
+            raise UnsafeURL(f"media host {host} is an IP address, which a wildcard never allows: "
+                            f'add "{host}" to allowed_media_hosts if it is yours', recording_id=recording_id)
         for address in self.resolver(host):
             ip = _ip(address)
             if ip is not None and not ip.is_global:
-                raise UnsafeURL(f"media host {host} resolves to a non-public address", recording_id=recording_id)
+                raise UnsafeURL(f"media host {host} resolves to a non-public address, which a wildcard never "
+                                f'allows: add "{host}" to allowed_media_hosts if it is yours',
+                                recording_id=recording_id)
+
+
+#: second-level labels under a two-letter country code that are registries, not one owner's domain
+_REGISTRY_LABELS = frozenset({"ac", "co", "com", "edu", "gov", "ltd", "net", "org", "plc"})
+
+
+def allow_hint(host: str) -> str:
+    """The ``allowed_media_hosts`` entry that would allow ``host``: the host itself and, when its parent
+    is one owner's domain (not a bare TLD or a registry like ``co.uk``), the wildcard of that parent."""
+    exact = f'add "{host}" to allowed_media_hosts'
+    labels = host.split(".")
+    if _ip(host) is not None or len(labels) < 3:
+        return exact
+    parent = labels[1:]
+    if len(parent) == 2 and len(parent[1]) == 2 and parent[0] in _REGISTRY_LABELS:
+        return exact
+    return f'{exact} (or "*.{".".join(parent)}" for every host under {".".join(parent)})'
