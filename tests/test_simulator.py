@@ -365,39 +365,94 @@ def test_envoy_not_ready_missing_malformed_and_org(sim: Simulator, http: httpx.C
 # -- Siro ---------------------------------------------------------------------------------------------
 
 
-def test_siro_list_single_states_and_video(sim: Simulator, http: httpx.Client) -> None:
+SIRO_ITEM_KEYS = {"id", "organizationId", "userId", "title", "durationInMilliseconds", "latitude", "longitude",
+                  "createdAt", "updatedAt", "links", "rootDataPurgedAt", "isProcessingDone",
+                  "isEntityExtractionDone", "isSummaryDone"}  # docs.siro.ai "Get recordings", the example's keys
+
+
+def siro_mint(http: httpx.Client, sim: Simulator, **body: Any) -> httpx.Response:
+    account = sim.account("siro")
+    values = {"clientSecret": sim.environ()[account["oauth_client_secret_env"]],
+              "userId": account["oauth_user_id"], "scope": "read", **body}
+    app = values.pop("app", account["oauth_client_id"])
+    return http.post(f"{sim.base_url('siro')}/v1/core/oauth/apps/{app}/access-token", json=values,
+                     headers=auth(sim, "siro"))
+
+
+def siro_signed(http: httpx.Client, sim: Simulator, recording_id: str, token: str) -> httpx.Response:
+    return http.post(f"{sim.media_api_url('siro')}/v1/core/recordings/{recording_id}/signedUrl",
+                     headers={"x-siro-auth-token": token})
+
+
+def test_siro_external_api_lists_the_public_shape(sim: Simulator, http: httpx.Client) -> None:
     audio = sim.add("siro", seconds=1.5)[0]
     video = sim.add("siro", kind="mp4", seconds=1.0)[0]
     waiting = sim.add("siro", state="not_ready")[0]
     gone = sim.add("siro", state="deleted")[0]
     url = f"{sim.base_url('siro')}/v1/core/recordings"
-    page = http.get(url, params={"limit": 3}, headers=auth(sim, "siro")).json()
-    assert page["pageSize"] == 3 and page["limit"] == 3 and page["cursor"]
-    rest = http.get(url, params={"limit": 3, "cursor": page["cursor"]}, headers=auth(sim, "siro")).json()
+    page = http.get(url, params={"pageSize": 3}, headers=auth(sim, "siro")).json()
+    assert set(page) == {"data", "cursor"} and page["cursor"]
+    rest = http.get(url, params={"pageSize": 3, "cursor": page["cursor"]}, headers=auth(sim, "siro")).json()
     assert rest["cursor"] is None
     items = {i["id"]: i for i in page["data"] + rest["data"]}
     assert list(items) == [audio.id, video.id, waiting.id, gone.id]
-    assert items[audio.id]["processingStatus"] == "complete" and items[audio.id]["audioDurationInMilliseconds"] == 1500
-    assert items[waiting.id]["processingStatus"] == "in-progress" and items[waiting.id]["processedAudioPath"] is None
-    assert items[gone.id]["deleted"] is True and items[gone.id]["deletedPermanently"] is False
-    base = sim.media_base_url("siro") or ""
-    processed = items[audio.id]["processedAudioPath"]
-    assert processed.startswith(f"audio/{audio.id}/processed.m4a?")
-    assert http.get(urljoin(base, processed)).content == audio.data
-    assert items[video.id]["isVideo"] is True
-    assert http.get(urljoin(base, items[video.id]["rawVideoPath"])).content == video.data
-    video_audio = http.get(urljoin(base, items[video.id]["processedAudioPath"])).content
-    assert video_audio[8:12] == b"M4A " and video_audio != video.data
-    assert http.get(urljoin(base, items[gone.id]["processedAudioPath"])).status_code == 404
-    single = http.get(f"{url}/{audio.id}", headers=auth(sim, "siro")).json()
-    assert single["data"]["id"] == audio.id
+    assert all(set(i) == SIRO_ITEM_KEYS for i in items.values())
+    assert items[audio.id]["isProcessingDone"] is True and items[audio.id]["durationInMilliseconds"] == 1500
+    assert items[audio.id]["rootDataPurgedAt"] is None and items[audio.id]["createdAt"].endswith("Z")
+    assert items[waiting.id]["isProcessingDone"] is False
+    assert items[gone.id]["rootDataPurgedAt"] is not None
+    sim.set_state("siro", waiting.id, "not_ready", detail="queued")  # a status word no client knows
+    single = http.get(f"{url}/{waiting.id}", headers=auth(sim, "siro")).json()
+    assert single["id"] == waiting.id and single["isProcessingDone"] == "queued"  # unwrapped, as documented
     assert http.get(f"{url}/missing", headers=auth(sim, "siro")).status_code == 404
-    assert http.get(url, params={"limit": 101}, headers=auth(sim, "siro")).status_code == 400
+    assert http.get(url, params={"pageSize": 101}, headers=auth(sim, "siro")).status_code == 400
     assert http.get(url).status_code == 401
-    since = http.get(url, params={"dateCreatedFrom": video.created_at.isoformat()}, headers=auth(sim, "siro")).json()
-    assert [i["id"] for i in since["data"]] == [video.id, waiting.id, gone.id]
+    since = {"updatedAt:gte": video.created_at.isoformat()}
+    assert [i["id"] for i in http.get(url, params=since, headers=auth(sim, "siro")).json()["data"]] == [
+        audio.id, video.id, waiting.id, gone.id]  # updated after creation: an earlier one's update counts
+    since = {"createdAt:gte": video.created_at.isoformat()}
+    assert [i["id"] for i in http.get(url, params=since, headers=auth(sim, "siro")).json()["data"]] == [
+        video.id, waiting.id, gone.id]
+
+
+def test_siro_mints_tokens_signs_on_the_gateway_and_serves_from_storage(sim: Simulator, http: httpx.Client) -> None:
+    audio = sim.add("siro", seconds=1.5)[0]
+    video = sim.add("siro", kind="mp4", seconds=1.0)[0]
+    waiting = sim.add("siro", state="not_ready")[0]
+    gone = sim.add("siro", state="deleted")[0]
+    origins = {urlsplit(u).port for u in (sim.base_url("siro"), sim.media_api_url("siro"), sim.origin("siro-storage"))}
+    assert len(origins) == 3  # three hosts, as at the vendor
+    assert siro_mint(http, sim, clientSecret="wrong").status_code == 401
+    assert siro_mint(http, sim, app="unknown-app").status_code == 404
+    assert siro_mint(http, sim, userId="someone-else").status_code == 400
+    assert siro_mint(http, sim, scope="admin").status_code == 400
+    minted = siro_mint(http, sim).json()
+    assert set(minted) == {"accessTokenId", "accessToken"}
+    token = minted["accessToken"]
+    assert siro_signed(http, sim, audio.id, "").status_code == 401
+    assert siro_signed(http, sim, audio.id, sim.token("siro")).status_code == 401  # not the org token
+    answer = siro_signed(http, sim, audio.id, token).json()["data"]
+    signed = answer["signedUrl"]
+    assert urlsplit(signed).port == urlsplit(sim.origin("siro-storage")).port and "Signature=" in signed
+    assert datetime.fromisoformat(answer["expiresAt"].replace("Z", "+00:00")) > datetime.now(UTC)
+    assert http.get(signed).content == audio.data
+    assert http.get(signed.split("?")[0]).status_code == 403  # unsigned
+    video_audio = http.get(siro_signed(http, sim, video.id, token).json()["data"]["signedUrl"]).content
+    assert video_audio[8:12] == b"M4A " and video_audio != video.data  # the redacted audio of a video
+    for rid in (waiting.id, gone.id, "missing"):
+        assert siro_signed(http, sim, rid, token).status_code == 404
+    detail = http.get(f"{sim.media_api_url('siro')}/v1/core/recordings/{gone.id}",
+                      headers={"x-siro-auth-token": token}).json()["data"]
+    assert detail["deleted"] is True and detail["dateCreated"].endswith("Z")  # document 004's record
     sim.expire_links("siro")
-    assert http.get(urljoin(base, processed)).status_code == 403
+    assert http.get(signed).status_code == 403
+    sim.advance_clock(16 * 3600 + 1)  # the token's 16 hours are over
+    assert siro_signed(http, sim, audio.id, token).status_code == 401
+    fresh = siro_mint(http, sim).json()["accessToken"]
+    assert siro_signed(http, sim, audio.id, fresh).status_code == 200
+    paths = {(r.path, r.kind) for r in sim.requests if r.vendor == "siro"}
+    assert (f"/siro/v1/core/recordings/{audio.id}/signedUrl", "api") in paths
+    assert (f"/siro/media/recordings/{audio.id}/redacted.m4a", "media") in paths
 
 
 # -- media serving ------------------------------------------------------------------------------------
@@ -498,14 +553,14 @@ def test_foreign_url_fault_per_vendor(sim: Simulator, http: httpx.Client, vendor
     if vendor == "convoso":
         url = convoso_list(http, sim).json()["data"]["entries"][0]["url"]
     elif vendor == "siro":
-        item = http.get(f"{sim.base_url('siro')}/v1/core/recordings", headers=auth(sim, "siro")).json()["data"][0]
-        url = item["processedAudioPath"]
+        url = siro_signed(http, sim, rec.id, siro_mint(http, sim).json()["accessToken"]).json()["data"]["signedUrl"]
     elif vendor == "salesloft":
         href = f"{sim.base_url('salesloft')}/v2/recordings/{rec.extra['recording_id']}"
         url = http.get(href, headers=auth(sim, "salesloft")).json()["data"]["url"]
     else:
         url = convirza_url(http, sim, rec.id)
-    assert urlsplit(url).hostname == "127.0.0.9" and urlsplit(url).port == sim.port
+    port = urlsplit(sim.origin("siro-storage")).port if vendor == "siro" else sim.port
+    assert urlsplit(url).hostname == "127.0.0.9" and urlsplit(url).port == port
 
 
 # -- API faults ---------------------------------------------------------------------------------------
@@ -523,9 +578,9 @@ def test_api_faults_rate_limit_error_auth_and_bodies(sim: Simulator, http: httpx
     assert http.get(url, headers=auth(sim, "siro")).status_code == 401
     assert http.get(url, headers=auth(sim, "siro")).status_code == 200
     sim.set_api_fault("siro", "malformed_json", page=2)
-    first = http.get(url, params={"limit": 2}, headers=auth(sim, "siro"))
+    first = http.get(url, params={"pageSize": 2}, headers=auth(sim, "siro"))
     assert first.json()["cursor"]
-    second = http.get(url, params={"limit": 2, "cursor": first.json()["cursor"]}, headers=auth(sim, "siro"))
+    second = http.get(url, params={"pageSize": 2, "cursor": first.json()["cursor"]}, headers=auth(sim, "siro"))
     with pytest.raises(json.JSONDecodeError):
         json.loads(second.content)
     sim.set_api_fault("siro", "oversized_json", times=1)
@@ -534,8 +589,8 @@ def test_api_faults_rate_limit_error_auth_and_bodies(sim: Simulator, http: httpx
         assert next(response.iter_bytes()).startswith(b'{"padding": "')
     sim.set_api_fault("siro", "string_numbers", times=1)
     page = http.get(url, headers=auth(sim, "siro")).json()
-    assert page["pageSize"] == "3" and page["data"][0]["durationInMilliseconds"] == "5000"
-    assert http.get(url, headers=auth(sim, "siro")).json()["pageSize"] == 3
+    assert page["data"][0]["durationInMilliseconds"] == "5000"
+    assert http.get(url, headers=auth(sim, "siro")).json()["data"][0]["durationInMilliseconds"] == 5000
 
 
 def test_api_rate_budget_per_token(sim: Simulator, http: httpx.Client) -> None:
@@ -661,7 +716,9 @@ def test_accounts_are_valid_config(sim: Simulator, tmp_path: Path) -> None:
     convoso = settings.account("sim-convoso")
     assert convoso.lead_ids == ["270"] and convoso.timezone == "America/New_York"
     assert convoso.media_base_url == f"{sim.url}/convoso/recordings/"
-    assert settings.account("sim-siro").media_base_url == f"{sim.url}/siro/media/"
+    siro = settings.account("sim-siro")
+    assert siro.media_base_url is None and siro.media_api_url == sim.media_api_url("siro") != siro.base_url
+    assert siro.oauth_client_secret.get_secret_value() == sim.environ()[siro.oauth_client_secret_env or ""]
     assert settings.account("sim-envoy").token.get_secret_value() == sim.token("envoy")
     earliest = min(r.started_at for r in sim.recordings("convirza"))
     assert settings.account("sim-convirza").start == earliest - timedelta(days=1)

@@ -120,7 +120,8 @@ def _fault_only(
         return expired()
     if spec.name == "redirect":
         query = urlencode([*((k, v) for k, values in request.query.items() for v in values), (HOP_PARAM, "1")])
-        return _redirect(f"{sim.url}{request.path}?{query}")
+        origin = f"http://{request.host}" if request.host else sim.url  # the server that was asked
+        return _redirect(f"{origin}{request.path}?{query}")
     if spec.name == "redirect_foreign":
         return _redirect(str(params.get("target", "http://169.254.169.254/latest/meta-data/")))
     return None

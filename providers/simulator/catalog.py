@@ -27,7 +27,8 @@ API faults (``Simulator.set_api_fault(vendor, fault, times=None, **params)``; on
 combine; ``endpoint="list"|"item"`` limits the first five to list or single-item calls):
 ``rate_limit`` (``retry_after``, ``http_date``), ``error500``, ``auth_fail`` (401 whatever the token),
 ``malformed_json`` / ``oversized_json`` (list page ``page``, default 1; the oversized page is a
-streamed 41 MiB JSON body), ``string_numbers`` (numbers quoted where documented as numbers),
+streamed 41 MiB JSON body), ``deep_json`` (list page ``page``, default 1, nested ``depth`` (10,000)
+levels deep), ``string_numbers`` (numbers quoted where documented as numbers),
 ``empty_page_nonzero_total`` (Convirza/Convoso ``total`` ``extra`` (5) too high, so the page after
 the last is empty with total > 0), ``duplicates_across_pages`` (each page after the first starts
 with the previous page's last item), ``insert_during_paging`` (after page 1, ``count`` (1) new
@@ -69,7 +70,7 @@ MEDIA_FAULTS = frozenset({
     "huge_headers",
 })
 API_FAULTS = frozenset({
-    "rate_limit", "error500", "malformed_json", "oversized_json", "auth_fail",
+    "rate_limit", "error500", "malformed_json", "oversized_json", "deep_json", "auth_fail",
     "empty_page_nonzero_total", "string_numbers", "duplicates_across_pages", "insert_during_paging",
     "convoso_lead_404",
 })
@@ -97,7 +98,7 @@ class SimRecording:
     delivery: str = "json"
     #: per-vendor fixed facts (convirza recording_id/filename, salesloft recording id, ...)
     extra: dict[str, Any] = field(default_factory=dict)
-    #: siro video recordings: the separate processed-audio file served at ``processedAudioPath``
+    #: siro video recordings: the separate audio-only file, served as the redacted audio
     audio: bytes | None = None
     seq: int = 0
     #: media served from this file, read per request and never held in memory (``data`` is then
@@ -196,7 +197,7 @@ class SimOptions:
     salesloft_bare_array: bool = False
     #: Envoy: when set, a request with a different ``X-Organization-ID`` answers 403
     envoy_organization_id: str | None = None
-    #: Siro: append an S3-style signature query to the relative media paths
+    #: Siro: sign the storage URLs its gateway hands out (S3-style query), checked by the storage host
     siro_signed_paths: bool = True
 
 

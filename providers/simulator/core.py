@@ -1,8 +1,11 @@
-"""``Simulator``: the five vendor APIs, their media and their failure modes on one loopback server.
+"""``Simulator``: the five vendor APIs, their media and their failure modes on loopback servers.
 
 Every account's ``base_url`` is ``{sim.url}/{vendor}``; media is served by the same server under
 ``/{vendor}/media/…`` (Convoso: ``/convoso/recordings/``), and once more, fault-free, as a plain
-directory listing under ``/files/`` (``listing.py``). Recordings, faults and switches are
+directory listing under ``/files/`` (``listing.py``). Siro is three hosts, as at the vendor: its
+external API on the main server, its API gateway (``media_api_url``) and the storage its signed URLs
+point to each on a server of their own (``origin("siro-gateway")``, ``origin("siro-storage")``; with
+a fixed ``port`` they listen on ``port + 1`` and ``port + 2``). Recordings, faults and switches are
 changed from Python (this class) or over HTTP (``/_sim/…``, see ``control.py``).
 """
 
@@ -43,6 +46,8 @@ DEFAULT_KINDS = {"convirza": "wav", "convoso": "wav", "envoy": "m4a", "salesloft
 #: signed-link lifetimes: Convirza documents 7 days; the others are S3-presign-like
 DEFAULT_TTL = {"convirza": 7 * 86400.0, "convoso": 3600.0, "envoy": 3600.0, "salesloft": 3600.0,
                "siro": 3600.0}
+#: the servers besides the main one: role -> (port offset when the main port is fixed, routes)
+_EXTRA_SERVERS = {"siro-gateway": (1, {"siro": siro.gateway_route}), "siro-storage": (2, {"siro": siro.storage_route})}
 _ROUTES = {"convirza": convirza.route, "convoso": convoso.route, "envoy": envoy.route,
            "salesloft": salesloft.route, "siro": siro.route, "_sim": control.route, "files": listing.route}
 
@@ -72,6 +77,9 @@ class Simulator:
         self.signer = Signer(secrets.token_bytes(32))
         self.options = SimOptions()
         self._server: SimServer | None = None
+        self._extra: dict[str, tuple[SimServer, threading.Thread]] = {}
+        #: per-vendor state a vendor module keeps (Siro: the OAuth access tokens it minted)
+        self.vendor_state: dict[str, dict[str, Any]] = {}
         self._last_default: dict[str, datetime] = {}
         self._thread: threading.Thread | None = None
 
@@ -83,18 +91,23 @@ class Simulator:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"recarchive-sim:{self.port}", daemon=True)
         self._thread.start()
+        for role, (offset, routes) in _EXTRA_SERVERS.items():
+            port = self._requested_port + offset if self._requested_port else 0
+            server = SimServer((self.host, port), self, dict(routes))
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                      name=f"recarchive-sim:{role}", daemon=True)
+            thread.start()
+            self._extra[role] = (server, thread)
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         if server is None:
             return
-        server.stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=10)
+        for extra, extra_thread in self._extra.values():
+            _halt(extra, extra_thread)
+        self._extra.clear()
+        _halt(server, thread)
         self._server = self._thread = None
 
     def __enter__(self) -> Simulator:
@@ -115,6 +128,13 @@ class Simulator:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         return f"http://{host}:{self.port}"
 
+    def origin(self, role: str) -> str:
+        """``http://host:port`` of a server: ``"siro-gateway"`` or ``"siro-storage"``."""
+        if role not in self._extra:
+            raise RuntimeError(f"the simulator has no running {role!r} server")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{int(self._extra[role][0].server_address[1])}"
+
     # -- accounts -----------------------------------------------------------------------------------
     def base_url(self, vendor: str) -> str:
         return f"{self.url}/{_vendor(vendor)}"
@@ -122,9 +142,11 @@ class Simulator:
     def media_base_url(self, vendor: str) -> str | None:
         if _vendor(vendor) == "convoso":
             return f"{self.url}/convoso/recordings/"
-        if vendor == "siro":
-            return f"{self.url}/siro/media/"
         return None
+
+    def media_api_url(self, vendor: str) -> str | None:
+        """Siro's API gateway (signed media URLs), a host of its own; None for the other vendors."""
+        return f"{self.origin('siro-gateway')}/siro" if _vendor(vendor) == "siro" else None
 
     def token(self, vendor: str) -> str:
         digest = hmac.new(f"recarchive-sim:{self.seed}".encode(), _vendor(vendor).encode(), hashlib.sha256)
@@ -135,7 +157,8 @@ class Simulator:
         return f"SIM_{_vendor(vendor).upper()}_TOKEN"
 
     def environ(self) -> dict[str, str]:
-        return {self.token_env(vendor): self.token(vendor) for vendor in VENDORS}
+        return {**{self.token_env(vendor): self.token(vendor) for vendor in VENDORS},
+                siro.OAUTH_SECRET_ENV: siro.client_secret(self)}
 
     def link_ttl(self, vendor: str) -> float:
         return self._ttl[vendor]
@@ -159,7 +182,8 @@ class Simulator:
             account.update(media_base_url=self.media_base_url(vendor), lead_ids=leads or [convoso.DEFAULT_LEAD],
                            timezone=self.options.convoso_timezone)
         elif vendor == "siro":
-            account["media_base_url"] = self.media_base_url(vendor)
+            account.update(media_api_url=self.media_api_url(vendor), oauth_client_id=siro.client_id(self),
+                           oauth_client_secret_env=siro.OAUTH_SECRET_ENV, oauth_user_id=siro.USER_ID)
         elif vendor == "envoy" and self.options.envoy_organization_id:
             account["organization_id"] = self.options.envoy_organization_id
         account.update(overrides)
@@ -301,7 +325,7 @@ class Simulator:
         vendor = _vendor(vendor)
         if fault not in API_FAULTS:
             raise ValueError(f"unknown API fault {fault!r}; known: {', '.join(sorted(API_FAULTS))}")
-        if fault in ("malformed_json", "oversized_json"):
+        if fault in ("malformed_json", "oversized_json", "deep_json"):
             params.setdefault("page", 1)
         with self.catalog.lock:
             self.catalog.api_faults[vendor][fault] = FaultSpec(fault, times, dict(params))
@@ -354,6 +378,15 @@ class Simulator:
 
     def clear_requests(self) -> None:
         self.catalog.clear_requests()
+
+
+def _halt(server: SimServer, thread: threading.Thread | None) -> None:
+    server.stopping.set()
+    server.shutdown()
+    server.close_connections()
+    server.server_close()
+    if thread is not None:
+        thread.join(timeout=10)
 
 
 def _vendor(vendor: str | None) -> str:

@@ -28,6 +28,9 @@ _MIX: dict[str, list[tuple[str, str]]] = {
     "siro": [("m4a", "ready")] * 8 + [("mp4", "ready"), ("m4a", "not_ready"), ("m4a", "deleted")],
 }
 _CONVOSO_LEADS = ("270", "1044")
+#: the account keys ``serve`` prints besides base_url and token_env (never a secret, only variable names)
+_SHOWN = ("media_base_url", "lead_ids", "timezone", "media_api_url", "oauth_client_id", "oauth_client_secret_env",
+          "oauth_user_id")
 
 
 def demo_dataset(sim: Simulator) -> None:
@@ -56,8 +59,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, dataset: str = "demo", s
         print(f"recarchive simulator on {sim.url} (seed {seed}); Ctrl-C stops it", flush=True)
         for vendor in VENDORS:
             account = sim.account(vendor)
-            extras = "".join(f" {key}={_text(account[key])}" for key in ("media_base_url", "lead_ids", "timezone")
-                             if key in account)
+            extras = "".join(f" {key}={_text(account[key])}" for key in _SHOWN if key in account)
             print(f"  {vendor:<9} base_url={account['base_url']}{extras} token_env={account['token_env']}"
                   f" recordings={len(sim.recordings(vendor))}", flush=True)
         if show_tokens:
