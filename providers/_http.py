@@ -29,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from providers._classify import Action, classify_status
+from providers._jsonbounds import MAX_JSON_DEPTH, json_depth_exceeds
 from providers._ratelimit import RateLimiter, Unlimited
 from worker.errors import (
     AccountError,
@@ -324,8 +325,16 @@ class VendorClient:
 
     @staticmethod
     def parse_json(response: httpx.Response, url: str, *, recording_id: str | None = None) -> Any:
+        if json_depth_exceeds(response.content):
+            raise BadVendorData(
+                f"{redact_url(url)}: the vendor's JSON is nested deeper than {MAX_JSON_DEPTH} levels",
+                recording_id=recording_id,
+            )
         try:
             document = json.loads(response.content)
+        except RecursionError:  # the depth check makes this unreachable; kept as the last guard
+            raise BadVendorData(f"{redact_url(url)}: the vendor's JSON is nested too deep",
+                                recording_id=recording_id) from None
         except (ValueError, UnicodeDecodeError):
             raise BadVendorData(
                 f"{redact_url(url)}: the vendor answered HTTP {response.status_code} with a body that is not JSON",

@@ -74,7 +74,7 @@ def _too_many(seconds: float, http_date: bool) -> Response:
 
 
 def list_page_fault(sim: Simulator, vendor: str, page: int) -> Response | None:
-    """``malformed_json`` / ``oversized_json`` replacing list page ``page`` (1-based)."""
+    """``malformed_json`` / ``oversized_json`` / ``deep_json`` replacing list page ``page`` (1-based)."""
     if sim.catalog.take_api_fault(vendor, "malformed_json", page=page, endpoint="list") is not None:
         return Response(200, b'{"data": [{"id": "7f3a", "created_at": "2026-', "application/json")
     if sim.catalog.take_api_fault(vendor, "oversized_json", page=page, endpoint="list") is not None:
@@ -82,6 +82,10 @@ def list_page_fault(sim: Simulator, vendor: str, page: int) -> Response | None:
         tail = b'", "data": []}'
         return Response(200, _padding(OVERSIZED_BYTES - len(head) - len(tail), head, tail),
                         "application/json", length=OVERSIZED_BYTES)
+    spec = sim.catalog.take_api_fault(vendor, "deep_json", page=page, endpoint="list")
+    if spec is not None:
+        depth = int(spec.params.get("depth", 10_000))
+        return Response(200, b'{"data": ' + b"[" * depth + b"]" * depth + b"}", "application/json")
     return None
 
 
