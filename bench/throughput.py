@@ -151,7 +151,7 @@ def discovery_calls(count: int) -> list[list[Any]]:
     """Vendor API calls to list ``count`` recordings, per provider, against ceil(count / page size)."""
     from config import settings_from_mapping
     from providers.base import Window
-    from worker.pipeline.context import build_context
+    from worker.compliance.session import open_context
 
     rows = []
     with Simulator(link_ttl=3600) as sim, tempfile.TemporaryDirectory() as scratch:
@@ -160,7 +160,7 @@ def discovery_calls(count: int) -> list[list[Any]]:
             sim.add(vendor, count, seconds=0.1, data=tiny)
         accounts = [sim.account(vendor, name=f"d-{vendor}") for vendor in VENDORS]
         settings = settings_from_mapping({"storage": {"url": scratch}, "accounts": accounts}, sim.environ())
-        ctx = build_context(settings)
+        ctx = open_context(settings)
         try:
             now = datetime.now(UTC)
             for account in settings.accounts:

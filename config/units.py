@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-__all__ = ["RateLimit", "parse_day", "parse_duration", "parse_rate", "parse_timestamp"]
+__all__ = ["RateLimit", "parse_day", "parse_duration", "parse_rate", "parse_timestamp", "parse_until", "utc_stamp"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -72,6 +72,23 @@ def parse_timestamp(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def parse_until(text: str) -> datetime:
+    """The exclusive end of a ``--until`` window, one rule for every command (CONTRACT §1): a
+    timestamp is exclusive as given; a bare date ``YYYY-MM-DD`` is inclusive, covering that whole UTC
+    day, so its end is the next midnight."""
+    moment = parse_timestamp(text)
+    return moment + timedelta(days=1) if _is_bare_date(text) else moment
+
+
+def _is_bare_date(text: str) -> bool:
+    return len(text.strip()) == 10
+
+
 def parse_day(text: str) -> date:
     """An inclusive UTC day, ``YYYY-MM-DD`` (a full timestamp is cut to its UTC day)."""
     return parse_timestamp(text).date()
+
+
+def utc_stamp(moment: datetime | None = None) -> str:
+    """``moment`` (now when ``None``) as the one timestamp text recarchive writes: ``2026-11-30T08:30:00Z``."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

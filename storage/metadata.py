@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from config.units import utc_stamp
 
 __all__ = ["SCHEMA", "StoredObject", "build_metadata", "dump_metadata", "load_metadata", "s3_user_metadata"]
 
@@ -27,7 +29,7 @@ class StoredObject:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_stamp(moment)
 
 
 def s3_user_metadata(*, sha256: str, provider: str, account: str, recording_id: str) -> dict[str, str]:

@@ -39,6 +39,7 @@ from worker.errors import (
     RetryableError,
     StorageUnavailable,
     TimedOut,
+    backoff_delay,
 )
 from worker.pipeline.archive import ArchiveResult, Outcome
 from worker.redact import mask_secrets

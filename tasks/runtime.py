@@ -17,12 +17,13 @@ from typing import Any
 
 from config.settings import AccountSettings, Settings
 from providers.base import Recording
+from worker.compliance.session import open_context
 from worker.daemon.bodies import DaemonOptions, recording_to_payload, task_time_limits
 from worker.daemon.metrics import MetricsHook
 from worker.daemon.redis_coord import Coordinator, RedisLock
 from worker.errors import ConfigError
 from worker.pipeline.archive import Staged
-from worker.pipeline.context import ArchiveContext, RetryPolicy, build_context
+from worker.pipeline.context import ArchiveContext, RetryPolicy
 
 __all__ = ["Runtime", "reset_runtimes", "runtime_for"]
 
@@ -103,11 +104,11 @@ def _build(app: Any, settings: Settings) -> Runtime:
     options = DaemonOptions.from_env()
     coord = Coordinator.from_url(settings.broker.url, dedupe_ttl=options.visibility_timeout
                                  + 2 * settings.schedule.discover_every.total_seconds())
-    ctx = build_context(
+    ctx = open_context(
         settings, concurrency=4,
         retry=RetryPolicy(max_attempts=options.attempts_per_task, park_on_exhaustion=False),
         limiter_factory=lambda account, rate: coord.limiter(account.name, rate),
-        hooks=[MetricsHook()],
+        observers=[MetricsHook()],
     )
     try:
         # the pre-flight of ``recarchive run``: storage reachable, Object Lock on when retention is set

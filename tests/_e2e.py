@@ -16,7 +16,8 @@ from typing import Any
 
 from config import Settings
 from storage import Storage
-from worker.pipeline.context import ArchiveContext, RetryPolicy, build_context
+from worker.compliance.session import open_context
+from worker.pipeline.context import ArchiveContext, RetryPolicy
 from worker.pipeline.passes import PassSummary, Reporter, run_pass
 
 __all__ = [
@@ -48,7 +49,7 @@ def run_once(
 ) -> tuple[PassSummary, ArchiveContext]:
     """One ``run_pass`` over every account in a fresh context; the context comes back (HTTP closed)
     so that a test can read ``ctx.api_calls(account)`` and ``ctx.storage`` afterwards."""
-    ctx = build_context(settings, retry=retry, **context_options)
+    ctx = open_context(settings, retry=retry, **context_options)
     try:
         summary = run_pass(ctx, settings.accounts, since=since, until=until, concurrency=concurrency,
                            report=report)

@@ -18,8 +18,9 @@ from storage.base import Retention
 from storage.local import LocalStorage
 from tests._compliance import documents, invoke, json_out, make_config, relative, s3_storage_table, settings_of
 from tests.fixtures.s3 import make_s3_storage
+from worker.compliance.session import open_context
 from worker.errors import StorageError
-from worker.pipeline.context import RetryPolicy, build_context
+from worker.pipeline.context import RetryPolicy
 from worker.pipeline.passes import run_pass
 
 RETENTION = {"mode": "COMPLIANCE", "days": 3, "legal_hold": True}
@@ -177,7 +178,7 @@ def test_retention_applied_after_a_multipart_upload(tmp_path: Path, sim: Any, s3
     config = make_config(tmp_path, sim, s3_storage_table(s3_lock_bucket), retention=RETENTION)
     settings = settings_of(config, sim)
     storage = make_s3_storage(s3_lock_bucket, "arch", part_size=5 * 1024 * 1024, single_put_max=5 * 1024 * 1024)
-    ctx = build_context(settings, storage=storage, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.05))
+    ctx = open_context(settings, storage=storage, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.05))
     try:
         summary = run_pass(ctx, list(settings.accounts), concurrency=1)
     finally:

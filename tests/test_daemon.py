@@ -32,12 +32,12 @@ from tasks.app import create_app, send
 from tests._daemon_support import REPO, WorkerProcess, daemon_mapping, wait_until, write_config
 from tests.fixtures._ports import free_port
 from tests.fixtures.s3 import S3Bucket, make_s3_storage
+from worker.compliance.session import open_context
 from worker.daemon.bodies import (
     DaemonOptions,
     discover_and_enqueue,
 )
 from worker.daemon.redis_coord import Coordinator
-from worker.pipeline.context import build_context
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -298,7 +298,7 @@ def test_two_discovery_passes_at_once_write_no_duplicates(daemon_factory: Any, s
     # two passes racing in-process, each as a separate "beat": the lock lets one through ...
     results: list[Any] = []
     coords = [Coordinator.from_url(daemon.redis_url) for _ in range(2)]
-    contexts = [build_context(daemon.settings) for _ in range(2)]
+    contexts = [open_context(daemon.settings) for _ in range(2)]
     barrier = threading.Barrier(2)
     enqueued: list[str] = []
 

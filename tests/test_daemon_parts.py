@@ -20,6 +20,7 @@ from providers.simulator import Simulator
 from storage.metadata import load_metadata
 from tests._daemon_support import daemon_mapping
 from tests.fixtures.s3 import S3Bucket
+from worker.compliance.session import open_context
 from worker.daemon.bodies import (
     DaemonOptions,
     archive_task_body,
@@ -29,7 +30,7 @@ from worker.daemon.bodies import (
     task_time_limits,
 )
 from worker.daemon.redis_coord import Coordinator, RedisLock, RedisRateLimiter
-from worker.pipeline.context import RetryPolicy, build_context
+from worker.pipeline.context import RetryPolicy
 from worker.pipeline.state import ParkedRecord
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -123,7 +124,7 @@ def test_discovery_pass_enqueues_once_and_holds_the_watermark(sim: Simulator, s3
     settings = settings_from_mapping(daemon_mapping(sim, s3_bucket, redis_url, ["siro"]), sim.environ())
     account = settings.accounts[0]
     coord = Coordinator.from_url(redis_url)
-    ctx = build_context(settings, retry=RetryPolicy(max_attempts=2, park_on_exhaustion=False),
+    ctx = open_context(settings, retry=RetryPolicy(max_attempts=2, park_on_exhaustion=False),
                         limiter_factory=lambda acct, rate: coord.limiter(acct.name, rate))
     queued: list[Recording] = []
     try:
@@ -169,7 +170,7 @@ def test_a_dropped_hint_is_read_again_from_the_vendor(sim: Simulator, s3_bucket:
     rec = sim.add("convoso", 1)[0]
     settings = settings_from_mapping(daemon_mapping(sim, s3_bucket, redis_url, ["convoso"]), sim.environ())
     account = settings.accounts[0]
-    ctx = build_context(settings, retry=RetryPolicy(max_attempts=2, park_on_exhaustion=False))
+    ctx = open_context(settings, retry=RetryPolicy(max_attempts=2, park_on_exhaustion=False))
     try:
         listed = [r for r in ctx.handle(account).provider.list_recordings(
             Window(account.start, datetime.now(UTC)))]

@@ -16,8 +16,9 @@ import pytest
 from config import settings_from_mapping
 from providers.simulator import Simulator, make_media
 from providers.simulator.listing import file_name
+from worker.compliance.session import open_context
 from worker.pipeline.archive import Outcome
-from worker.pipeline.context import RetryPolicy, build_context
+from worker.pipeline.context import RetryPolicy
 from worker.pipeline.passes import run_pass
 
 
@@ -133,7 +134,7 @@ def test_pipeline_archives_a_file_backed_recording_byte_exact(sim: Simulator, tm
         "storage": {"url": str(tmp_path / "archive"), "work_dir": str(tmp_path / "work")},
         "accounts": [sim.account("convirza")],
     }, sim.environ())
-    ctx = build_context(settings, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.05))
+    ctx = open_context(settings, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.05))
     try:
         summary = run_pass(ctx, settings.accounts, concurrency=1)
     finally:

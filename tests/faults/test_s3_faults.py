@@ -1,7 +1,7 @@
 """S3 answering 500 / 503 / SlowDown, timing out and dropping connections, through ``S3FaultProxy``.
 
 The archiver talks to moto through the proxy with short timeouts and few retries (``S3Storage`` options
-the CLI does not expose, hence in-process ``run_pass`` over ``build_context(storage=...)``). Each trial
+the CLI does not expose, hence in-process ``run_pass`` over ``open_context(storage=...)``). Each trial
 adds recordings (one of them big enough for a multipart upload with 5 MiB parts), runs a pass under
 one set of fault rules — whatever that pass then reports (archived, parked, or stopped with the
 storage unavailable) — and then a pass with the faults gone, after which the archive must hold every
@@ -25,9 +25,9 @@ from tests.faults.conftest import FaultTable
 from tests.faults.invariants import Report
 from tests.faults.s3proxy import Rule, S3FaultProxy
 from tests.fixtures.s3 import REGION, S3Bucket, make_s3_storage
+from worker.compliance.session import open_context
 from worker.errors import ObjectExists, StorageUnavailable
 from worker.pipeline.archive import Outcome
-from worker.pipeline.context import build_context
 from worker.pipeline.passes import run_pass
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
@@ -70,7 +70,7 @@ def test_s3_errors_and_timeouts_lose_nothing_and_duplicate_nothing(
         def one_pass() -> str:
             store = make_s3_storage(proxied, read_timeout=1.0, connect_timeout=1.0, max_attempts=3,
                                     part_size=5 * MiB)
-            ctx = build_context(settings, storage=store, retry=FAST, **fake_timing(FakeClock()))
+            ctx = open_context(settings, storage=store, retry=FAST, **fake_timing(FakeClock()))
             try:
                 summary = run_pass(ctx, settings.accounts, concurrency=4)
             except StorageUnavailable:
@@ -162,7 +162,7 @@ def test_a_commit_whose_answer_was_lost_is_still_a_commit(
                                          sim.environ())
         store = make_s3_storage(S3Bucket(s3_lock_bucket.name, proxy.url, s3_lock_bucket.client),
                                 read_timeout=2.0, max_attempts=3)
-        ctx = build_context(settings, storage=store, retry=FAST, **fake_timing(FakeClock()))
+        ctx = open_context(settings, storage=store, retry=FAST, **fake_timing(FakeClock()))
         lost = Rule("error500", method="PUT", path="/metadata.json", first=1, per_path=True, after=True)
         try:
             with proxy.faults(lost):

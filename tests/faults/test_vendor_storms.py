@@ -27,7 +27,7 @@ from tests.faults._support import FAST, Batch, FakeClock, add_batch, checker_for
 from tests.faults.conftest import FaultTable
 from tests.faults.invariants import Report
 from tests.fixtures.s3 import REGION, S3Bucket, make_s3_storage
-from worker.pipeline.context import build_context
+from worker.compliance.session import open_context
 from worker.pipeline.passes import PassSummary, run_pass
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
@@ -107,7 +107,7 @@ def test_vendor_storms_lose_nothing_and_duplicate_nothing(
     rows: dict[str, tuple[list[Report], list[str], float, int]] = {}
 
     def one_pass() -> dict[str, Any]:
-        ctx = build_context(settings, storage=make_s3_storage(s3_lock_bucket), retry=FAST,
+        ctx = open_context(settings, storage=make_s3_storage(s3_lock_bucket), retry=FAST,
                             **fake_timing(FakeClock()))
         try:
             return _outcome(run_pass(ctx, settings.accounts, concurrency=4))

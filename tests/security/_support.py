@@ -14,7 +14,8 @@ from typing import Any
 
 from config import Settings, settings_from_mapping
 from providers.simulator import Simulator
-from worker.pipeline.context import ArchiveContext, RetryPolicy, build_context
+from worker.compliance.session import open_context
+from worker.pipeline.context import ArchiveContext, RetryPolicy
 from worker.pipeline.passes import PassSummary, run_pass
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.02, max_retry_after=2.0)
@@ -93,7 +94,7 @@ def sim_settings(sim: Simulator, tmp_path: Path, vendors: tuple[str, ...], *, st
 
 
 def one_pass(settings: Settings, **options: Any) -> PassSummary:
-    ctx: ArchiveContext = build_context(settings, retry=options.pop("retry", FAST), **options)
+    ctx: ArchiveContext = open_context(settings, retry=options.pop("retry", FAST), **options)
     try:
         return run_pass(ctx, settings.accounts, concurrency=3)
     finally:

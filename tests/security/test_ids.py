@@ -27,9 +27,10 @@ from config import settings_from_mapping
 from providers.simulator import make_media
 from storage.keys import MAX_ID_LENGTH, metadata_key, recording_prefix, sanitize_id
 from storage.local import LocalStorage
+from worker.compliance.session import open_context
 from worker.errors import PermanentError, StorageError
 from worker.pipeline.archive import Outcome
-from worker.pipeline.context import RetryPolicy, build_context
+from worker.pipeline.context import RetryPolicy
 from worker.pipeline.passes import run_pass
 from worker.pipeline.state import StateStore
 
@@ -159,7 +160,7 @@ def run_with_ids(tmp_path: Path, ids: list[str]) -> Any:
         "accounts": [{"name": "acme-siro", "provider": "siro", "base_url": API, "token_env": "SIRO_TOKEN",
                       "media_base_url": f"{API}media/", "start": "2026-02-01T00:00:00Z"}],
     }, {"SIRO_TOKEN": "tok-ids-0123456789"})
-    ctx = build_context(config, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.02))
+    ctx = open_context(config, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.02))
     ctx.http.close()
     ctx.http = httpx.Client(transport=siro_vendor(ids))
     try:

@@ -57,9 +57,8 @@ class PassProgress:
     def __call__(self, event: str, payload: Any) -> None:
         if self._progress is None:
             return
-        if event == "discovered":
-            _acct, recordings = payload
-            self._total += len(recordings)
+        if event == "started":  # the listing streams: the total grows as recordings are handed out
+            self._total += 1
             self._progress.update(self._task, total=self._total)
         elif event == "finished":
             acct, _result = payload

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from config import Settings
-from worker.pipeline.context import ArchiveContext, build_context
+from worker.compliance.session import open_context
+from worker.pipeline.context import ArchiveContext
 
 __all__ = ["session"]
 
@@ -21,7 +22,7 @@ def session(settings: Settings, *, concurrency: int = 4, check_media: bool = Tru
         from worker.media.inspect import ensure_ffmpeg
 
         ensure_ffmpeg(settings.transcode.rendition)
-    ctx = build_context(settings, concurrency=concurrency, check_media=check_media, **options)
+    ctx = open_context(settings, concurrency=concurrency, check_media=check_media, **options)
     try:
         ctx.storage.check(need_object_lock=settings.retention is not None)
         yield ctx

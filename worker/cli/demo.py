@@ -34,7 +34,7 @@ VENDORS = ("convirza", "convoso", "salesloft", "envoy", "siro")
 def demo(config_file: str | None, directory: str, rendition: str) -> None:
     """Archive every recording of the built-in simulator (all five vendors) into a local folder."""
     from providers.simulator import Simulator
-    from providers.simulator.demo import demo_dataset
+    from providers.simulator.demo import demo_accounts, demo_dataset
 
     setup_logging()
     console = Console(width=None if sys.stdout.isatty() else 132)
@@ -44,7 +44,7 @@ def demo(config_file: str | None, directory: str, rendition: str) -> None:
         data = {
             "storage": {"url": str(root)},
             "transcode": {"rendition": rendition, "bitrate": "32k"},
-            "accounts": [sim.account(vendor, name=f"demo-{vendor}") for vendor in VENDORS],
+            "accounts": demo_accounts(sim),
         }
         settings = settings_from_mapping(data, sim.environ())
         console.print(f"simulator at {sim.url}; archiving into {root}")

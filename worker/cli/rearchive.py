@@ -9,11 +9,22 @@ import click
 from rich.console import Console
 
 from providers.base import Window
-from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts, timestamp
+from worker.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UNTIL_HELP,
+    config_option,
+    emit_json,
+    guarded,
+    load,
+    pick_accounts,
+    timestamp,
+    until_timestamp,
+)
 from worker.cli._session import session
 from worker.errors import AccountError, ArchiverError, ConfigError, StorageUnavailable
 from worker.pipeline.archive import ArchiveResult, Outcome, archive_recording
-from worker.pipeline.passes import discover
+from worker.pipeline.discovery import discover
 from worker.redact import mask_secrets
 
 __all__ = ["rearchive"]
@@ -24,7 +35,7 @@ __all__ = ["rearchive"]
 @click.option("--account", "account_name", required=True, help="The account to re-archive from.")
 @click.option("--id", "ids", multiple=True, help="A recording id (repeatable).")
 @click.option("--since", callback=timestamp, help="Window start (ISO 8601).")
-@click.option("--until", callback=timestamp, help="Window end (ISO 8601).")
+@click.option("--until", callback=until_timestamp, help=UNTIL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("-v", "--verbose", count=True)
 @guarded

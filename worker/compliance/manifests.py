@@ -11,7 +11,7 @@ SHA-256 of its ``metadata.json`` key, so a retry writes the same name and a raci
 refused by the store). The day is the UTC day of the recording's ``archived_at``: a manifest is a log
 of what was archived when, which is what a day can be *closed* on.
 
-``close_days`` (run at the end of every pass) closes each day that ended more than ``CLOSE_GRACE``
+``close_days`` (run whenever an account's pass settles: ``ManifestHook.settled``) closes each day that ended more than ``CLOSE_GRACE``
 ago, in order and with no gap: it writes ``{day}.jsonl`` with a header line, then one line per
 object (original, rendition and the ``metadata.json`` itself) sorted by key. The header carries
 ``prev_sha256``, the SHA-256 of the previous day's closed manifest of the account (``null`` only for
@@ -56,6 +56,7 @@ from worker.compliance._manifest_layout import (
 from worker.compliance._manifest_read import ManifestLine, ManifestSet, load_manifests
 from worker.compliance.walker import dumps_line, parse_iso
 from worker.errors import ArchiverError, ObjectExists, StorageUnavailable
+from worker.pipeline.hooks import ArchiveHooks
 
 __all__ = [
     "CLOSE_GRACE",
@@ -64,10 +65,8 @@ __all__ = [
     "ManifestHook",
     "ManifestLine",
     "ManifestSet",
-    "close_account",
     "close_days",
     "entry_lines",
-    "install_manifest_hook",
     "load_manifests",
 ]
 
@@ -104,17 +103,29 @@ def entry_lines(storage: Storage, document: dict[str, Any],
     return meta_full, sorted(lines, key=lambda line: line["key"])
 
 
-class ManifestHook:
-    """Pipeline hook: one manifest entry per committed recording (``ctx.hooks``).
+class ManifestHook(ArchiveHooks):
+    """Pipeline observer: one manifest entry per committed recording, and the days that ended closed
+    whenever an account's pass settles — in ``recarchive run`` and in the daemon's discovery alike.
 
-    Never raises: the recording is already committed, and a failure here must not park it. A missed
-    entry is reported by ``verify --manifests``.
+    Never raises for an entry: the recording is already committed, and a failure here must not park
+    it. A missed entry is reported by ``verify --manifests``.
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, retention: RetentionSettings | None = None) -> None:
         self.storage = storage
+        self.retention = retention
 
-    def archived(self, account: AccountSettings, document: dict[str, Any], body: bytes | None = None) -> None:
+    def settled(self, account: AccountSettings, watermark: datetime | None, *, now: datetime) -> None:
+        """Close the days that ended (a storage failure other than unavailability is logged: the next
+        pass closes what this one could not)."""
+        try:
+            close_days(self.storage, account.name, now=now, retention=self.retention)
+        except StorageUnavailable:
+            raise
+        except ArchiverError as exc:
+            log.warning("account %s: manifests not closed: %s", account.name, exc)
+
+    def committed(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
         try:
             write_entry(self.storage, account.name, document, body)
         except StorageUnavailable:
@@ -137,26 +148,7 @@ def write_entry(storage: Storage, account: str, document: dict[str, Any], body: 
     return key
 
 
-def install_manifest_hook(ctx: Any) -> None:
-    """Add a ``ManifestHook`` on ``ctx.storage`` to ``ctx.hooks`` unless one is there (idempotent)."""
-    if not any(isinstance(hook, ManifestHook) for hook in ctx.hooks):
-        ctx.hooks.append(ManifestHook(ctx.storage))
-
-
 # ----------------------------------------------------------------------------------- closing
-
-
-def close_account(ctx: Any, account: AccountSettings) -> list[str]:
-    """``close_days`` for one account of an archiving context, as the end of a pass (or a daemon's
-    discovery task) runs it: a storage failure other than unavailability is logged, not raised —
-    the next pass closes what this one could not."""
-    try:
-        return close_days(ctx.storage, account.name, retention=ctx.settings.retention)
-    except StorageUnavailable:
-        raise
-    except ArchiverError as exc:
-        log.warning("account %s: manifests not closed: %s", account.name, exc)
-        return []
 
 
 @dataclass

@@ -21,20 +21,22 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from config.settings import AccountSettings
-from providers.base import Readiness, Recording, Window
-from storage.keys import metadata_key, recording_prefix
+from providers.base import Recording
+from storage.keys import metadata_key
 from worker.daemon.payload import recording_from_payload, recording_to_payload
-from worker.errors import AccountError, ArchiverError, ConfigError, NoRecording, NotReady, PermanentError
+from worker.errors import AccountError, ArchiverError, ConfigError, NoRecording, NotReady
 from worker.pipeline.archive import ArchiveResult, Outcome, Staged, archive_recording, commit_staged
 from worker.pipeline.context import ArchiveContext
-from worker.pipeline.passes import discover, discovery_window, order_for_download
-from worker.pipeline.state import ParkedRecord, parked_name
+from worker.pipeline.discovery import Step, committed_ids, discovery_window, listed_batches, triage
+from worker.pipeline.ledger import AccountLedger
+from worker.pipeline.parking import park
+from worker.pipeline.passes import account_failed, settle_account
 from worker.redact import mask_secrets
 
 __all__ = [
@@ -134,46 +136,39 @@ class Dedupe(Protocol):
 
 
 @dataclass
-class DiscoverySummary:
-    account: str
-    provider: str
-    window: Window | None = None
+class DiscoverySummary(AccountLedger):
+    """The daemon's view of a discovery pass: the shared ledger, read in the daemon's words."""
+
     skipped: bool = False  # another pass held the account's lock
-    found: int = 0
-    enqueued: int = 0
-    already_queued: int = 0
-    archived: int = 0
-    parked: int = 0
-    not_ready: int = 0
-    no_recording: int = 0
-    deleted: int = 0
-    watermark: datetime | None = None
-    not_ready_ids: list[str] = field(default_factory=list)
-    pending_ids: list[str] = field(default_factory=list)
-    deleted_ids: list[str] = field(default_factory=list)
-    no_recording_ids: list[str] = field(default_factory=list)
-    oldest_pending_expires_at: datetime | None = None
 
     @property
     def pending(self) -> int:
-        return len(self.pending_ids)
+        """Recordings handed to archive tasks (enqueued now or already queued)."""
+        return self.counts[Outcome.QUEUED]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "account": self.account, "provider": self.provider, "skipped": self.skipped,
-            "window": None if self.window is None else
-            {"since": _stamp(self.window.since), "until": _stamp(self.window.until)},
-            "found": self.found, "enqueued": self.enqueued, "already_queued": self.already_queued,
-            "archived": self.archived, "pending": self.pending, "not_ready": self.not_ready,
-            "parked": self.parked, "no_recording": self.no_recording, "deleted": self.deleted,
-            "watermark": _stamp(self.watermark), "not_ready_ids": sorted(self.not_ready_ids),
-            "deleted_ids": sorted(self.deleted_ids), "no_recording_ids": sorted(self.no_recording_ids),
-            "oldest_pending_expires_at": _stamp(self.oldest_pending_expires_at),
-        }
+    @property
+    def archived(self) -> int:
+        return self.counts[Outcome.UNCHANGED]
 
+    @property
+    def parked(self) -> int:
+        return self.counts[Outcome.PARKED] + self.counts[Outcome.PARKED_EARLIER]
 
-def _stamp(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    @property
+    def not_ready(self) -> int:
+        return self.counts[Outcome.NOT_READY]
+
+    @property
+    def no_recording(self) -> int:
+        return self.counts[Outcome.NO_RECORDING]
+
+    @property
+    def deleted(self) -> int:
+        return self.counts[Outcome.DELETED]
+
+    def as_dict(self, *, with_results: bool = True) -> dict[str, Any]:
+        return {**super().as_dict(with_results=with_results), "skipped": self.skipped, "pending": self.pending,
+                "archived": self.archived}
 
 
 def discover_and_enqueue(
@@ -185,57 +180,44 @@ def discover_and_enqueue(
     *,
     now: datetime | None = None,
 ) -> DiscoverySummary:
-    """One discovery pass for ``account`` (see the module docstring); ``AccountError`` propagates
-    after being written to ``last_pass`` so ``recarchive status`` shows it."""
+    """One discovery pass for ``account`` through the shared core (``worker.pipeline.passes``): each
+    batch of the listing is triaged, checked against what is committed with one listing per day
+    folder, and what is left is enqueued once (the dedupe key) and holds the watermark until a later
+    pass finds it committed or parked. ``AccountError`` propagates after the account is settled
+    (``recarchive status`` shows it)."""
     summary = DiscoverySummary(account.name, account.provider)
     if not lock.acquire():
         summary.skipped = True
         log.info("discovery of %s skipped: another pass holds its lock", account.name)
         return summary
+    now = now or datetime.now(UTC).replace(microsecond=0)
     try:
-        now = now or datetime.now(UTC).replace(microsecond=0)
         summary.window = discovery_window(ctx, account, now)
-        try:
-            recordings = order_for_download(discover(ctx, account, summary.window))
-        except AccountError as exc:
-            _record_failure(ctx, account, exc)
-            raise
-        summary.found = len(recordings)
-        committed = _committed_ids(ctx, account, recordings)
         parked = ctx.state.parked_names(account.name)
-        holding: list[datetime] = []
-        for rec in recordings:
-            if rec.readiness is Readiness.NOT_READY:
-                summary.not_ready += 1
-                summary.not_ready_ids.append(rec.recording_id)
-                holding.append(rec.listed_at)
-            elif rec.readiness is Readiness.NO_RECORDING:
-                summary.no_recording += 1
-                summary.no_recording_ids.append(rec.recording_id)
-            elif rec.readiness is Readiness.DELETED:
-                summary.deleted += 1
-                summary.deleted_ids.append(rec.recording_id)
-            elif rec.recording_id in committed:
-                summary.archived += 1
-            elif parked_name(rec.recording_id) in parked:
-                summary.parked += 1
-            else:
-                holding.append(rec.listed_at)
-                summary.pending_ids.append(rec.recording_id)
-                if rec.expires_at is not None and (summary.oldest_pending_expires_at is None
-                                                   or rec.expires_at < summary.oldest_pending_expires_at):
-                    summary.oldest_pending_expires_at = rec.expires_at
-                _enqueue_once(account, rec, enqueue, dedupe, summary)
-        mark = min([*holding, summary.window.until])
-        ctx.state.save_watermark(account.name, mark, provider=account.provider)
-        summary.watermark = ctx.state.watermark(account.name)
-        ctx.state.save_last_pass(account.name, {
-            **summary.as_dict(), "mode": "daemon",
-            "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        })
-        return summary
+        for batch in listed_batches(ctx, account, summary.window):
+            committed = committed_ids(ctx, account, batch)
+            for recording in batch:
+                summary.listed(recording)
+                step, outcome = triage(recording, parked, committed)
+                if step is Step.PARK:
+                    summary.record(archive_recording(ctx, account, recording))  # parks it, no network
+                    continue
+                if step is Step.ARCHIVE:
+                    summary.hold(recording)
+                    _enqueue_once(account, recording, enqueue, dedupe, summary)
+                    outcome = Outcome.QUEUED
+                elif outcome is Outcome.NOT_READY:
+                    summary.hold(recording)
+                summary.note(outcome, recording.recording_id)
+    except AccountError as exc:
+        account_failed(summary, exc)
+        raise
     finally:
-        lock.release()
+        try:
+            settle_account(ctx, account, summary, now=now, manual_window=False, mode="daemon")
+        finally:
+            lock.release()
+    return summary
 
 
 def _enqueue_once(account: AccountSettings, rec: Recording, enqueue: Callable[[Recording], None],
@@ -249,35 +231,6 @@ def _enqueue_once(account: AccountSettings, rec: Recording, enqueue: Callable[[R
         dedupe.release(account.name, rec.recording_id)  # not queued after all: let the next pass try
         raise
     summary.enqueued += 1
-
-
-def _committed_ids(ctx: ArchiveContext, account: AccountSettings, recordings: Iterable[Recording]) -> set[str]:
-    """Ids whose ``metadata.json`` exists: one listing per day folder instead of a HEAD per recording."""
-    by_day: dict[str, dict[str, str]] = {}
-    for rec in recordings:
-        if rec.readiness is not Readiness.READY:
-            continue
-        try:
-            prefix = recording_prefix(account.provider, account.name, rec.started_at, rec.recording_id)
-        except PermanentError:
-            continue  # a bad id is enqueued and parked by the archive task with its reason
-        day, _, folder = prefix.rstrip("/").rpartition("/")
-        by_day.setdefault(day + "/", {})[folder] = rec.recording_id
-    committed: set[str] = set()
-    for day, folders in by_day.items():
-        for info in ctx.storage.list(day):
-            folder, _, rest = info.key[len(day):].partition("/")
-            if rest == "metadata.json" and folder in folders:
-                committed.add(folders[folder])
-    return committed
-
-
-def _record_failure(ctx: ArchiveContext, account: AccountSettings, exc: ArchiverError) -> None:
-    previous = ctx.state.last_pass(account.name) or {}
-    ctx.state.save_last_pass(account.name, {
-        **previous, "error": mask_secrets(str(exc)), "error_reason": exc.reason,
-        "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    })
 
 
 # -- archiving ---------------------------------------------------------------------------------------
@@ -344,15 +297,7 @@ def park_exhausted(ctx: ArchiveContext, account: AccountSettings, payload: Mappi
     """Park a recording whose task retries ran out (or that failed permanently outside the pipeline),
     with its reason, so ``recarchive status`` shows it and the watermark may pass it."""
     recording = recording_from_payload(payload)
-    message = mask_secrets(exc.message)
-    log.warning("parked %s/%s after %d attempts: %s (%s)", account.name, recording.recording_id, attempts,
-                message, exc.reason)
-    ctx.state.park(account.name, ParkedRecord(
-        recording_id=recording.recording_id, reason=exc.reason, message=message,
-        parked_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), attempts=attempts,
-        started_at=recording.started_at.isoformat(), listed_at=recording.listed_at.isoformat(),
-    ))
-    ctx.emit("parked", account, recording, exc)
+    message = park(ctx, account, recording, exc, attempts=attempts)
     return ArchiveResult(account.name, account.provider, recording.recording_id, Outcome.PARKED,
                          reason=exc.reason, message=message, listed_at=recording.listed_at,
                          started_at=recording.started_at)

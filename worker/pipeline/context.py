@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -21,12 +21,13 @@ from providers._ratelimit import RateLimiter, TokenBucket
 from providers.base import Provider
 from storage import Storage, open_storage
 from worker import __version__
+from worker.pipeline.hooks import Hooks
 from worker.pipeline.mediapolicy import MediaPolicy
 from worker.pipeline.state import StateStore
 from worker.pipeline.workdir import WorkDir
 from worker.redact import guard_library_loggers
 
-__all__ = ["AccountHandle", "ArchiveContext", "ArchiveHooks", "RetryPolicy", "build_context"]
+__all__ = ["AccountHandle", "ArchiveContext", "RetryPolicy", "build_context"]
 
 USER_AGENT = f"recarchive/{__version__} (+call-recording archiver)"
 
@@ -42,12 +43,6 @@ class RetryPolicy:
     backoff_max: float = 30.0
     max_retry_after: float = 120.0  # a longer Retry-After is left to a later pass / task retry
     park_on_exhaustion: bool = True  # the daemon's tasks set False and let Celery retry
-
-
-class ArchiveHooks(Protocol):
-    """Observers of the pipeline (metrics, manifests, progress); every method is optional."""
-
-    def archived(self, account: AccountSettings, document: dict[str, Any], body: bytes | None = None) -> None: ...
 
 
 @dataclass
@@ -67,7 +62,7 @@ class ArchiveContext:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     limiter_factory: Callable[[AccountSettings, float], RateLimiter] | None = None
-    hooks: list[Any] = field(default_factory=list)
+    hooks: Hooks = field(default_factory=Hooks)
     check_media: bool = True
     max_bytes: int | None = None
     _accounts: dict[str, AccountHandle] = field(default_factory=dict)
@@ -106,12 +101,6 @@ class ArchiveContext:
         handle = self._accounts.get(account_name)
         return handle.client.calls if handle is not None else 0
 
-    def emit(self, event: str, *args: Any) -> None:
-        for hook in self.hooks:
-            method = getattr(hook, event, None)
-            if method is not None:
-                method(*args)
-
     def close(self) -> None:
         self.http.close()
         self.storage.close()
@@ -136,8 +125,8 @@ def make_http_client(concurrency: int = 8) -> httpx.Client:
 
 def build_context(settings: Settings, *, concurrency: int = 4, storage: Storage | None = None,
                   **options: Any) -> ArchiveContext:
-    from worker.compliance.manifests import install_manifest_hook
-
+    """The pipeline's context, with no observers: callers above the pipeline install theirs
+    (``worker.compliance.session.open_context`` adds manifests and the id index)."""
     store = storage or open_storage(settings.storage)
     ctx = ArchiveContext(
         settings=settings,
@@ -146,5 +135,4 @@ def build_context(settings: Settings, *, concurrency: int = 4, storage: Storage 
         workdir=WorkDir(settings.storage.work_dir),
         **options,
     )
-    install_manifest_hook(ctx)
     return ctx

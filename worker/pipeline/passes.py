@@ -1,83 +1,52 @@
-"""One discovery-and-archive pass over the configured accounts, in this process (``recarchive run``).
+"""The orchestration core: one account's pass, shared by ``recarchive run`` and the daemon.
 
-Discovery per account: the window runs from ``watermark - lookback`` (or the account's ``start``)
-to the pass's start time. Every listed recording is archived (or found already archived) by a
-thread pool; the watermark then advances to the earliest recording that is still pending (not ready
-yet), or to the window's end when none is — never past a recording that is neither archived nor
-parked (CONTRACT §4.6). A failing account stops only its own pass.
+Both choose the window (``discovery_window``), stream the listing in batches, triage each recording
+(``triage``), account for it in an ``AccountLedger`` and settle the account the same way
+(``settle_account``: watermark, ``last_pass``, then the observers' ``settled`` — manifests close the
+days that ended). They differ only in who archives: ``run_pass`` submits to a thread pool here, the
+daemon's discovery (``worker.daemon.bodies``) enqueues a task per recording.
+
+Streaming: discovery and archiving overlap through a bounded number of jobs in flight (twice the
+concurrency), so memory does not grow with the number of listed recordings. The watermark advances
+only past recordings that are archived, parked, or otherwise final (CONTRACT §4.6): to the earliest
+``listed_at`` still held (not ready, in flight) or the window's end. For providers whose listing is
+sorted by ``listed_at`` (``Provider.listing_sorted``), it is also checkpointed after every batch, so a
+crash hours into a backfill resumes near where it stopped instead of re-listing from the start.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from config.settings import AccountSettings
-from providers.base import Recording, Window
-from worker.compliance.manifests import close_account, install_manifest_hook
+from config.units import utc_stamp
+from providers.base import Recording
 from worker.errors import AccountError, ArchiverError, StorageUnavailable
-from worker.pipeline.archive import ArchiveResult, Outcome, archive_recording
+from worker.pipeline.archive import archive_recording
 from worker.pipeline.context import ArchiveContext
-from worker.pipeline.state import parked_name
+from worker.pipeline.discovery import Step, discovery_window, listed_batches, triage
+from worker.pipeline.ledger import AccountLedger
+from worker.pipeline.results import ArchiveResult, Outcome
 from worker.redact import mask_secrets
 
-__all__ = ["AccountSummary", "PassSummary", "discover", "discovery_window", "order_for_download", "run_pass"]
+__all__ = ["AccountSummary", "PassSummary", "checkpoint", "run_pass", "settle_account"]
 
 log = logging.getLogger(__name__)
 
-_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+#: ``recarchive run``'s ledger: the name the CLI and JSON output have always used
+AccountSummary = AccountLedger
 
-
-@dataclass
-class AccountSummary:
-    account: str
-    provider: str
-    window: Window | None = None
-    found: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
-    bytes: int = 0
-    error: str | None = None
-    error_reason: str | None = None
-    api_calls: int = 0
-    watermark: datetime | None = None
-    results: list[ArchiveResult] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None or self.counts[Outcome.PARKED] > 0
-
-    def as_dict(self, *, with_results: bool = True) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "account": self.account,
-            "provider": self.provider,
-            "window": None if self.window is None else
-            {"since": _iso(self.window.since), "until": _iso(self.window.until)},
-            "found": self.found,
-            "archived": self.counts[Outcome.ARCHIVED] + self.counts[Outcome.REVISION],
-            "unchanged": self.counts[Outcome.UNCHANGED],
-            "not_ready": self.counts[Outcome.NOT_READY],
-            "no_recording": self.counts[Outcome.NO_RECORDING],
-            "deleted": self.counts[Outcome.DELETED],
-            "parked": self.counts[Outcome.PARKED],
-            "parked_earlier": self.counts[Outcome.PARKED_EARLIER],
-            "bytes": self.bytes,
-            "api_calls": self.api_calls,
-            "error": self.error,
-            "watermark": _iso(self.watermark) if self.watermark else None,
-        }
-        if with_results:
-            data["recordings"] = [r.as_dict() for r in self.results]
-        return data
+Reporter = Callable[[str, Any], None]
 
 
 @dataclass
 class PassSummary:
-    accounts: list[AccountSummary] = field(default_factory=list)
+    accounts: list[AccountLedger] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     seconds: float = 0.0
 
@@ -90,63 +59,60 @@ class PassSummary:
 
     def as_dict(self, *, with_results: bool = True) -> dict[str, Any]:
         return {
-            "started_at": _iso(self.started_at),
+            "schema": "recarchive.pass/1",
+            "started_at": utc_stamp(self.started_at),
             "seconds": round(self.seconds, 3),
             "ok": not self.failed,
             "accounts": [a.as_dict(with_results=with_results) for a in self.accounts],
         }
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+# -- the shared steps ----------------------------------------------------------------------------
+
+def checkpoint(ctx: ArchiveContext, account: AccountSettings, ledger: AccountLedger,
+               in_flight: list[datetime], listed_through: datetime) -> None:
+    """Save a watermark mid-pass for a provider that lists in ``listed_at`` order: nothing still to
+    come is older than ``listed_through``, so the earliest of that, what is in flight and what holds
+    is safe. (Unsorted listings are settled only at the end of the pass.)"""
+    if ledger.error is not None or not ctx.handle(account).provider.listing_sorted:
+        return
+    mark = min([listed_through, *in_flight, *([ledger.holding] if ledger.holding else [])])
+    ctx.state.save_watermark(account.name, mark, provider=account.provider)
 
 
-def discovery_window(ctx: ArchiveContext, account: AccountSettings, now: datetime,
-                     since: datetime | None = None, until: datetime | None = None) -> Window:
-    """The window a pass lists: explicit bounds win; else from the watermark less the lookback."""
-    end = until or now
-    if since is None:
-        mark = ctx.state.watermark(account.name)
-        since = account.start if mark is None else max(account.start, mark - ctx.settings.schedule.lookback)
-    if since >= end:
-        since = end - timedelta(seconds=1)
-    return Window(since, end)
+def settle_account(ctx: ArchiveContext, account: AccountSettings, ledger: AccountLedger, *, now: datetime,
+                   manual_window: bool, mode: str) -> None:
+    """The end of an account's pass: watermark (unless the window was given by hand or the account
+    failed), ``last_pass`` for ``status``, then the observers (manifests close the days that ended)."""
+    ledger.api_calls = ctx.api_calls(account.name)
+    if ledger.error is None and ledger.window is not None:
+        if not manual_window:
+            mark = min([*([ledger.holding] if ledger.holding else []), ledger.window.until])
+            ctx.state.save_watermark(account.name, mark, provider=account.provider)
+            ledger.watermark = ctx.state.watermark(account.name)
+        ctx.state.save_last_pass(account.name, {
+            **ledger.as_dict(with_results=False), "mode": mode, "finished_at": utc_stamp(),
+        })
+    else:
+        previous = ctx.state.last_pass(account.name) or {}
+        ctx.state.save_last_pass(account.name, {
+            **previous, "error": ledger.error, "error_reason": ledger.error_reason, "finished_at": utc_stamp(),
+        })
+    ctx.hooks.settled(account, ledger.watermark, now=now)
 
 
-def discover(ctx: ArchiveContext, account: AccountSettings, window: Window) -> list[Recording]:
-    """Every recording the vendor lists in ``window`` (deduplicated), fully listed before any download,
-    so a malformed page stops the account before anything is half-done."""
-    provider = ctx.handle(account).provider
-    seen: dict[str, Recording] = {}
-    for recording in provider.list_recordings(window):
-        seen.setdefault(recording.recording_id, recording)
-    return list(seen.values())
+def account_failed(ledger: AccountLedger, exc: ArchiverError) -> None:
+    ledger.fail(exc.reason, mask_secrets(str(exc)))
+    log.error("account %s: %s", ledger.account, ledger.error)
 
 
-def order_for_download(recordings: Iterable[Recording]) -> list[Recording]:
-    """Links that expire soonest first (Convirza's live 7 days); then oldest first."""
-    return sorted(recordings, key=lambda r: (r.expires_at or _FAR_FUTURE, r.listed_at, r.recording_id))
+# -- recarchive run --------------------------------------------------------------------------------
 
-
-def next_watermark(window: Window, recordings: list[Recording], results: list[ArchiveResult]) -> datetime:
-    """The earliest ``listed_at`` still pending, else the window's end."""
-    by_id = {r.recording_id: r for r in recordings}
-    pending = [by_id[r.recording_id].listed_at for r in results
-               if r.outcome is Outcome.NOT_READY and r.recording_id in by_id]
-    return min([*pending, window.until])
-
-
-Reporter = Callable[[str, Any], None]
-
-_DONE = frozenset({Outcome.ARCHIVED, Outcome.UNCHANGED, Outcome.REVISION, Outcome.DELETED, Outcome.NO_RECORDING})
-
-
-def _oldest_pending_expiry(recordings: list[Recording], results: list[ArchiveResult]) -> str | None:
-    """The earliest link/vendor expiry among recordings still not archived after the pass (``status``
-    warns when a backlog risks outliving its links)."""
-    done = {r.recording_id for r in results if r.outcome in _DONE}
-    expiries = [r.expires_at for r in recordings if r.expires_at is not None and r.recording_id not in done]
-    return _iso(min(expiries)) if expiries else None
+@dataclass
+class _Job:
+    ledger: AccountLedger
+    account: AccountSettings
+    recording: Recording
 
 
 def run_pass(
@@ -158,84 +124,73 @@ def run_pass(
     concurrency: int = 4,
     report: Reporter | None = None,
 ) -> PassSummary:
-    """List every account, archive what is new, advance watermarks; never raises for one recording
+    """List every account, archive what is new, settle each account; never raises for one recording
     or one account. ``StorageUnavailable`` propagates: nothing can be archived without storage."""
-    emit = report or (lambda event, payload: None)
-    install_manifest_hook(ctx)
+    emit: Reporter = report or (lambda event, payload: None)
     summary = PassSummary()
     now = datetime.now(UTC).replace(microsecond=0)
     manual_window = since is not None or until is not None
-    jobs: list[tuple[AccountSummary, AccountSettings, Recording]] = []
-    listed: dict[str, list[Recording]] = {}
-    for account in accounts:
-        acct = AccountSummary(account.name, account.provider)
-        summary.accounts.append(acct)
-        try:
-            acct.window = discovery_window(ctx, account, now, since, until)
-            recordings = order_for_download(discover(ctx, account, acct.window))
-        except (AccountError, ArchiverError) as exc:
-            if isinstance(exc, StorageUnavailable):
-                raise
-            acct.error = mask_secrets(str(exc))
-            acct.error_reason = exc.reason
-            log.error("account %s: discovery failed: %s", account.name, acct.error)
-            emit("account_failed", acct)
-            continue
-        acct.found = len(recordings)
-        listed[account.name] = recordings
-        parked = ctx.state.parked_names(account.name)
-        emit("discovered", (acct, recordings))
-        for rec in recordings:
-            if parked_name(rec.recording_id) in parked:
-                # parked with its reason by an earlier pass: `recarchive rearchive` retries it
-                acct.counts[Outcome.PARKED_EARLIER] += 1
-            else:
-                jobs.append((acct, account, rec))
+    limit = max(1, concurrency)
+    in_flight: dict[Future[ArchiveResult], _Job] = {}
 
-    failed_accounts: set[str] = set()
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="archive") as pool:
-        pending: dict[Future[ArchiveResult], tuple[AccountSummary, AccountSettings, Recording]] = {}
-        queue = list(jobs)
-        while queue or pending:
-            while queue and len(pending) < max(1, concurrency) * 2:
-                acct, account, rec = queue.pop(0)
-                if account.name in failed_accounts:
-                    continue
-                emit("started", (acct, rec))
-                pending[pool.submit(archive_recording, ctx, account, rec)] = (acct, account, rec)
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+    def collect(block_until: int) -> None:
+        while len(in_flight) > block_until:
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
-                acct, account, rec = pending.pop(future)
+                job = in_flight.pop(future)
                 try:
                     result = future.result()
                 except AccountError as exc:
-                    acct.error = mask_secrets(str(exc))
-                    acct.error_reason = exc.reason
-                    failed_accounts.add(account.name)
-                    emit("account_failed", acct)
+                    if job.ledger.error is None:
+                        account_failed(job.ledger, exc)
+                        emit("account_failed", job.ledger)
                     continue
-                acct.results.append(result)
-                acct.counts[result.outcome] += 1
-                acct.bytes += result.bytes
-                emit("finished", (acct, result))
+                if result.outcome is Outcome.NOT_READY:
+                    job.ledger.hold(job.recording)
+                job.ledger.record(result)
+                log.info("%s/%s: %s%s", job.account.name, result.recording_id, result.outcome,
+                         f" ({result.reason})" if result.reason else "",
+                         extra={"account": job.account.name, "recording_id": result.recording_id,
+                                "outcome": str(result.outcome), "bytes": result.bytes,
+                                "seconds": round(result.seconds, 3)})
+                emit("finished", (job.ledger, result))
 
-    for acct, account in zip(summary.accounts, accounts, strict=True):
-        acct.api_calls = ctx.api_calls(account.name)
-        if acct.error is None and acct.window is not None:
-            if not manual_window:
-                mark = next_watermark(acct.window, listed.get(account.name, []), acct.results)
-                ctx.state.save_watermark(account.name, mark, provider=account.provider)
-                acct.watermark = ctx.state.watermark(account.name)
-            ctx.state.save_last_pass(account.name, {
-                **acct.as_dict(with_results=False),
-                "finished_at": _iso(datetime.now(UTC)),
-                "not_ready_ids": sorted(r.recording_id for r in acct.results if r.outcome is Outcome.NOT_READY),
-                "deleted_ids": sorted(r.recording_id for r in acct.results if r.outcome is Outcome.DELETED),
-                "no_recording_ids": sorted(
-                    r.recording_id for r in acct.results if r.outcome is Outcome.NO_RECORDING),
-                "flagged": {r.recording_id: r.flags for r in acct.results if r.flags},
-                "oldest_pending_expires_at": _oldest_pending_expiry(listed.get(account.name, []), acct.results),
-            })
-        close_account(ctx, account)  # tamper-evident manifests: close the days that ended
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="archive") as pool:
+        for account in accounts:
+            ledger = AccountLedger(account.name, account.provider)
+            summary.accounts.append(ledger)
+            try:
+                ledger.window = discovery_window(ctx, account, now, since, until)
+                parked = ctx.state.parked_names(account.name)
+                for batch in listed_batches(ctx, account, ledger.window):
+                    for recording in batch:
+                        if ledger.error is not None:
+                            break
+                        ledger.listed(recording)
+                        emit("listed", (ledger, recording))
+                        step, outcome = triage(recording, parked)
+                        if step is Step.SKIP:
+                            if outcome is Outcome.NOT_READY:
+                                ledger.hold(recording)
+                            ledger.note(outcome, recording.recording_id)
+                            continue
+                        collect(2 * limit - 1)
+                        emit("started", (ledger, recording))
+                        future = pool.submit(archive_recording, ctx, account, recording)
+                        in_flight[future] = _Job(ledger, account, recording)
+                    if ledger.error is not None:
+                        break
+                    if not manual_window and batch:
+                        mine = [j.recording.listed_at for j in in_flight.values() if j.ledger is ledger]
+                        checkpoint(ctx, account, ledger, mine, max(r.listed_at for r in batch))
+            except (AccountError, ArchiverError) as exc:
+                if isinstance(exc, StorageUnavailable):
+                    raise
+                account_failed(ledger, exc)
+                emit("account_failed", ledger)
+        collect(0)
+
+    for ledger, account in zip(summary.accounts, accounts, strict=True):
+        settle_account(ctx, account, ledger, now=now, manual_window=manual_window, mode="run")
     summary.seconds = (datetime.now(UTC) - summary.started_at).total_seconds()
     return summary

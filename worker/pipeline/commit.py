@@ -1,0 +1,246 @@
+"""Committing a recording: the optional rendition, ``metadata.json`` (written last), retention.
+
+``metadata.json`` is the commit marker (CONTRACT §3): a recording is archived if and only if it
+exists, so a crash at any point before it leaves nothing committed, and a redelivered task that finds
+it stops. A commit that lost a race to another worker's is a no-op; one whose first answer was lost
+recognises its own bytes and finishes (retention, hooks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from config.settings import AccountSettings
+from config.units import utc_stamp
+from providers.base import Recording
+from storage.base import Retention
+from storage.keys import metadata_key
+from storage.metadata import StoredObject, build_metadata, dump_metadata, load_metadata, s3_user_metadata
+from worker import __version__
+from worker.errors import (
+    ChecksumMismatch,
+    ObjectExists,
+    PermanentError,
+    RetryableError,
+    StorageError,
+    StorageUnavailable,
+)
+from worker.pipeline.context import ArchiveContext
+from worker.pipeline.download import Downloaded
+from worker.pipeline.parking import park
+from worker.pipeline.results import ArchiveResult, Outcome
+from worker.pipeline.settle import settled
+
+__all__ = [
+    "Staged", "base_prefix", "commit_staged", "ensure_retention", "revisions", "store_original", "user_meta",
+    "write_commit",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Staged:
+    """A recording whose original is stored and verified but not yet committed.
+
+    The daemon passes this (as ``as_dict``) from the download task to the transcode task, which
+    adds the rendition and writes ``metadata.json``; ``recarchive run`` commits at once.
+    """
+
+    prefix: str
+    original: StoredObject
+    media: dict[str, Any] | None
+    extra: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prefix": self.prefix, "original": self.original.as_dict(), "media": self.media,
+                "extra": self.extra}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Staged:
+        return cls(prefix=str(data["prefix"]), original=StoredObject(**data["original"]),
+                   media=data.get("media"), extra=dict(data.get("extra") or {}))
+
+
+def user_meta(account: AccountSettings, recording: Recording, sha256: str) -> dict[str, str]:
+    return s3_user_metadata(sha256=sha256, provider=account.provider, account=account.name,
+                            recording_id=recording.recording_id)
+
+
+def commit_staged(ctx: ArchiveContext, account: AccountSettings, recording: Recording, staged: Staged,
+                  *, source: Path | None = None) -> ArchiveResult:
+    """Finish a staged recording: rendition (from ``source`` or the stored original), then the commit.
+
+    Errors are handled as in ``archive_recording``: recording-level failures are parked.
+    """
+    started = time.monotonic()
+    result = ArchiveResult(account.name, account.provider, recording.recording_id, Outcome.ARCHIVED,
+                           listed_at=recording.listed_at, started_at=recording.started_at)
+    if staged.extra.get("revision"):
+        result.outcome = Outcome.REVISION
+    with settled(ctx, account, recording, result, started):
+        if source is not None:
+            write_commit(ctx, account, recording, staged, source, result)
+        else:
+            with ctx.workdir.temp_file(".media", expected_size=staged.original.size) as path:
+                _fetch_stored(ctx, staged, path)
+                write_commit(ctx, account, recording, staged, path, result)
+    return result
+
+
+def _fetch_stored(ctx: ArchiveContext, staged: Staged, path: Path) -> None:
+    """Copy the stored original back into the work dir, checking it is still the bytes we staged."""
+    relative = staged.prefix + staged.original.key.rsplit("/", 1)[-1]
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        for chunk in ctx.storage.iter_bytes(relative):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != staged.original.sha256:
+        raise ChecksumMismatch(f"stored original {relative} no longer matches its SHA-256")
+
+
+def write_commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording, staged: Staged, path: Path,
+            result: ArchiveResult) -> None:
+    prefix = staged.prefix
+    objects = [staged.original]
+    extra = dict(staged.extra)
+    renditions_failed = _rendition(ctx, path, prefix, account, recording, objects)
+    if renditions_failed:
+        extra["renditions_failed"] = renditions_failed
+    if ctx.settings.retention is not None:
+        extra["retention"] = {"mode": ctx.settings.retention.mode,
+                              "retain_until": utc_stamp(ctx.settings.retention.retain_until()),
+                              "legal_hold": ctx.settings.retention.legal_hold}
+    document = build_metadata(
+        provider=account.provider, account=account.name, recording_id=recording.recording_id,
+        started_at=recording.started_at, vendor_duration_seconds=recording.vendor_duration_seconds,
+        media=staged.media, objects=objects, source=recording.source, archived_at=datetime.now(UTC),
+        version=__version__, extra=extra,
+    )
+    meta_key = metadata_key(prefix)
+    body = dump_metadata(document)
+    try:
+        ctx.storage.put_bytes(meta_key, body, content_type="application/json",
+                              metadata=user_meta(account, recording, staged.original.sha256))
+    except ObjectExists:
+        if not _own_commit(ctx, meta_key, body):
+            # another worker committed the same recording first: theirs stands, ours is a no-op
+            result.outcome = Outcome.UNCHANGED
+            return
+        # our own write, whose answer was lost (the store's retry met it): committed, carry on
+    _apply_retention(ctx, [*_relative_keys(prefix, objects), meta_key])
+    result.bytes = staged.original.size
+    integrity = extra.get("integrity") or {}
+    result.flags = sorted(k for k in integrity if k.endswith("mismatch") or k == "decode_errors")
+    if renditions_failed:
+        result.flags.append("rendition_failed")
+    result.keys = [obj.key for obj in objects] + [ctx.storage.full_key(meta_key)]
+    if result.forced:
+        ctx.state.unpark(account.name, recording.recording_id)  # passes skip parked ones: only a re-archive
+    ctx.hooks.committed(account, document, body)
+
+
+def _own_commit(ctx: ArchiveContext, meta_key: str, body: bytes) -> bool:
+    """Whether the ``metadata.json`` in place is byte for byte the one just sent: a write retried after
+    its first answer was lost (a timeout, a cut connection) meets its own object, and must still apply
+    retention and report the commit (manifest entry). Another worker's commit differs at least in
+    ``archived_at``; one identical to the byte is the same commit anyway."""
+    try:
+        return ctx.storage.read_bytes(meta_key) == body
+    except StorageUnavailable:
+        raise
+    except (FileNotFoundError, StorageError):
+        return False
+
+
+def store_original(ctx: ArchiveContext, key: str, path: Path, download: Downloaded, content_type: str,
+                    user_meta: dict[str, str]) -> StoredObject:
+    try:
+        ctx.storage.put_file(key, path, content_type=content_type, metadata=user_meta)
+    except ObjectExists:
+        existing = ctx.storage.head(key)
+        same = existing is not None and existing.size == download.size and \
+            existing.metadata.get("sha256") == download.sha256
+        if not same:
+            # left by an attempt that crashed before its commit: uncommitted, so replace it
+            log.info("replacing an uncommitted object at %s", key)
+            ctx.storage.delete(key)
+            ctx.storage.put_file(key, path, content_type=content_type, metadata=user_meta)
+    return StoredObject(ctx.storage.full_key(key), "original", content_type, download.size, download.sha256)
+
+
+def _rendition(ctx: ArchiveContext, path: Path, prefix: str, account: AccountSettings, recording: Recording,
+               objects: list[StoredObject]) -> list[dict[str, str]]:
+    """Add the compact rendition if configured; a failure is recorded and parked, never fatal."""
+    fmt = ctx.settings.transcode.rendition
+    if fmt == "none":
+        return []
+    from worker.media.rendition import store_rendition
+
+    try:
+        objects.append(store_rendition(ctx, path, prefix, account, recording, fmt))
+    except (PermanentError, RetryableError) as exc:
+        message = park(ctx, account, recording, exc, attempts=1, kind="rendition")
+        return [{"format": fmt, "reason": exc.reason, "message": message}]
+    return []
+
+
+def _relative_keys(prefix: str, objects: list[StoredObject]) -> list[str]:
+    return [prefix + obj.key.rsplit("/", 1)[-1] for obj in objects]
+
+
+def _apply_retention(ctx: ArchiveContext, keys: list[str]) -> None:
+    retention = ctx.settings.retention
+    if retention is None:
+        return
+    rule = Retention(retention.mode, retention.retain_until())
+    for key in keys:
+        ctx.storage.set_retention(key, rule)
+        if retention.legal_hold:
+            ctx.storage.set_legal_hold(key, True)
+
+
+def ensure_retention(ctx: ArchiveContext, account: AccountSettings, recording: Recording, prefix: str,
+                      committed: dict[str, Any]) -> None:
+    """Finish a commit whose retention step failed (the process died, or the store refused):
+    the marker exists but is not locked. Re-apply to every object it lists, then clear the park."""
+    if ctx.settings.retention is None:
+        return
+    meta_key = metadata_key(prefix)
+    info = ctx.storage.head(meta_key)
+    if info is None or info.retention is not None:
+        return
+    names = [str(o.get("key", "")).rsplit("/", 1)[-1] for o in committed.get("objects", [])]
+    log.warning("%s/%s: committed without retention; applying it now", account.name, recording.recording_id)
+    _apply_retention(ctx, [prefix + name for name in names if name] + [meta_key])
+    ctx.state.unpark(account.name, recording.recording_id)
+
+
+def base_prefix(prefix: str) -> str:
+    parts = prefix.rstrip("/").split("/")
+    if parts and parts[-1].startswith("r") and parts[-1][1:].isdigit():
+        parts = parts[:-1]
+    return "/".join(parts) + "/"
+
+
+def revisions(ctx: ArchiveContext, prefix: str, committed: dict[str, Any]) -> tuple[int, set[str]]:
+    """The next free revision number (``{prefix}r{n}/``, n >= 2) and the SHA-256 of every committed
+    original of this recording, so a re-archive stores changed bytes once and unchanged ones never."""
+    known = {str(o.get("sha256")) for o in committed.get("objects", []) if o.get("role") == "original"}
+    revision = 2
+    while True:
+        try:
+            document = load_metadata(ctx.storage.read_bytes(metadata_key(f"{prefix}r{revision}/")))
+        except FileNotFoundError:
+            return revision, known
+        except ValueError:
+            document = {}
+        known |= {str(o.get("sha256")) for o in document.get("objects", []) if o.get("role") == "original"}
+        revision += 1
