@@ -25,13 +25,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 
 from config import Settings, settings_from_mapping
 from providers import get_provider
+from providers._http import VendorClient
 from providers._ratelimit import TokenBucket
 from providers.base import Provider, Window
 from providers.simulator import VENDORS, Simulator
+from providers.simulator import siro as siro_sim
 from storage import Storage
 from tests._e2e import cli, run_once, write_config
 from tests.fixtures.s3 import S3Bucket
@@ -86,6 +89,8 @@ class ProviderContract:
     list_path: ClassVar[str]
     #: API calls ``resolve_media`` makes per ready recording (documented in the provider module)
     item_calls_per_recording: ClassVar[int]
+    #: API calls a pass makes for credentials of its own (Siro mints one OAuth access token)
+    auth_calls: ClassVar[int] = 0
     #: status of the vendor's expired-link answer
     expired_status: ClassVar[int] = 403
     #: offset/page-number paging lists again from the start when it sees a shift (a total that
@@ -191,7 +196,8 @@ class ProviderContract:
         self.assert_archived_exactly(sim, ctx.storage, [r.id for r in recs])
         list_calls = math.ceil(n / self.page)
         assert self.list_statuses(sim) == [200] * list_calls
-        assert ctx.api_calls(settings.accounts[0].name) == list_calls + self.item_calls_per_recording * n
+        assert ctx.api_calls(settings.accounts[0].name) == (list_calls + self.auth_calls
+                                                            + self.item_calls_per_recording * n)
         assert acct.api_calls == ctx.api_calls(settings.accounts[0].name)
 
     def test_empty_listing(self, sim: Simulator, tmp_path: Path) -> None:
@@ -467,6 +473,57 @@ class TestEnvoy(ProviderContract):
 class TestSiro(ProviderContract):
     vendor = "siro"
     list_path = "/siro/v1/core/recordings"
-    item_calls_per_recording = 1  # GET /recordings/{id} re-reads status and media paths
+    item_calls_per_recording = 1  # POST /recordings/{id}/signedUrl on the gateway
+    auth_calls = 1  # one OAuth access token minted per pass (a process keeps it for 16 h)
     relists_on_shift = False
     total_skip = "Siro pages by cursor: its listing has no total"
+
+    def signed_statuses(self, sim: Simulator) -> list[int]:
+        return [r.status for r in sim.requests if r.kind == "api" and r.path.endswith("/signedUrl")]
+
+    def test_three_hosts_one_token_and_a_401_mints_once_more(self, sim: Simulator, tmp_path: Path) -> None:
+        recs = sim.add(self.vendor, 3, seconds=1.0)
+        sim.set_api_fault(self.vendor, "auth_fail", times=1, endpoint="signed_url")  # revoked at the vendor
+        summary, ctx = self.run(self.settings(sim, self.local(tmp_path)), check_media=True)
+        acct = self.account_of(summary)
+        assert acct.error is None and acct.counts[Outcome.ARCHIVED] == 3
+        self.assert_archived_exactly(sim, ctx.storage, [r.id for r in recs])
+        assert siro_sim.minted(sim) == 2  # the pass's token, and one more after the 401
+        assert sorted(self.signed_statuses(sim)) == [200, 200, 200, 401]
+        assert all(sim.media_requests(r.id) == 1 for r in recs)
+
+    def test_unknown_processing_word_is_not_ready_and_named(self, sim: Simulator, tmp_path: Path) -> None:
+        [ready] = sim.add(self.vendor, 1, seconds=1.0)
+        [odd] = sim.add(self.vendor, 1, seconds=1.0, state="not_ready")
+        sim.set_state(self.vendor, odd.id, "not_ready", detail="queued")
+        settings = self.settings(sim, self.local(tmp_path))
+        summary, ctx = self.run(settings)
+        acct = self.account_of(summary)
+        assert acct.counts[Outcome.ARCHIVED] == 1 and acct.counts[Outcome.NOT_READY] == 1
+        self.assert_archived_exactly(sim, ctx.storage, [ready.id])
+        account = settings.accounts[0]
+        headers, params = self.provider.client_auth(account)
+        with httpx.Client() as http:  # the provider alone: what it says of the recording
+            provider = self.provider(account, VendorClient(account.base_url, http=http, auth_headers=headers,
+                                                           auth_params=params))
+            window = Window(account.start, datetime.now(UTC))
+            listed = {r.recording_id: r for r in provider.list_recordings(window)}
+        assert listed[odd.id].unknown_status == "isProcessingDone=queued"
+        assert self.signed_statuses(sim) == [200]  # nothing was asked of the gateway for it
+
+    def test_the_oauth_token_and_client_secret_never_leak(self, sim: Simulator, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture,
+                                                          capfd: pytest.CaptureFixture[str]) -> None:
+        caplog.set_level(logging.DEBUG)
+        recs = sim.add(self.vendor, 3, seconds=1.0)
+        sim.set_fault(self.vendor, recs[1].id, "html200")  # parked: its error message is stored
+        sim.set_api_fault(self.vendor, "auth_fail", times=1, endpoint="signed_url")
+        settings = self.settings(sim, self.local(tmp_path))
+        summary, ctx = self.run(settings, check_media=True)
+        assert self.account_of(summary).counts[Outcome.ARCHIVED] == 2
+        tokens = list(sim.vendor_state["siro"]["tokens"])
+        secret = settings.accounts[0].oauth_client_secret.get_secret_value()
+        assert len(tokens) == 2 and secret
+        blobs = [b"".join(ctx.storage.iter_bytes(o.key)).decode("utf-8", "replace") for o in ctx.storage.list("")]
+        for text in [json.dumps(summary.as_dict()), caplog.text, *capfd.readouterr(), *blobs]:
+            assert secret not in text and not any(token in text for token in tokens)
