@@ -100,9 +100,10 @@ class _Request:
     query: str
     body: bytes = b""
 
-    def raw(self) -> bytes:
-        """The request as forwarded: as received, less ``Expect`` (answered by the proxy)."""
-        kept = [h for h in self.header_lines if not h.lower().startswith(b"expect:")]
+    def raw(self, drop: tuple[bytes, ...] = ()) -> bytes:
+        """The request as forwarded: as received, less ``Expect`` (answered by the proxy) and the
+        ``drop`` headers (lower-case names with the colon, e.g. ``b"if-none-match:"``)."""
+        kept = [h for h in self.header_lines if not h.lower().startswith((b"expect:", *drop))]
         return self.line + b"".join(kept) + b"\r\n" + self.body
 
 
@@ -117,7 +118,10 @@ class _Upstream:
 class S3FaultProxy:
     """The proxy: ``with S3FaultProxy(upstream_url, seed=s) as proxy: ... proxy.url ...``."""
 
-    def __init__(self, upstream: str, *, seed: int = 0, record: bool = False) -> None:
+    def __init__(self, upstream: str, *, seed: int = 0, record: bool = False,
+                 drop_headers: tuple[str, ...] = ()) -> None:
+        """``drop_headers``: request headers never forwarded (``("If-None-Match",)`` makes the store
+        one that ignores conditional writes; moto checks no signature, so it still answers)."""
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
@@ -127,6 +131,7 @@ class S3FaultProxy:
         #: raw requests as received from clients (``record=True``), for the byte-for-byte check
         self.received: list[bytes] = []
         self.record = record
+        self._drop = tuple(f"{name.lower()}:".encode("latin-1") for name in drop_headers)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -304,7 +309,7 @@ class S3FaultProxy:
 
     def _forward(self, request: _Request) -> _Upstream:
         with socket.create_connection(self.upstream, timeout=60) as sock:
-            sock.sendall(request.raw())
+            sock.sendall(request.raw(self._drop))
             response = http.client.HTTPResponse(sock, method=request.method)
             try:
                 response.begin()

@@ -6,6 +6,7 @@ import click
 
 from worker import __version__
 from worker.cli.demo import demo
+from worker.cli.doctor import doctor
 from worker.cli.hold import hold
 from worker.cli.rearchive import rearchive
 from worker.cli.report import report
@@ -23,7 +24,7 @@ def cli() -> None:
     """recarchive: archive call recordings, unaltered and provable, to S3-compatible storage."""
 
 
-for command in (run, rearchive, verify, hold, status, report, demo, simulate):
+for command in (run, rearchive, verify, hold, status, report, doctor, demo, simulate):
     cli.add_command(command)
 
 
