@@ -1,5 +1,6 @@
 # recarchive: one image for the worker, beat, Flower and the demo simulator (see docker-compose.yml).
-FROM python:3.11-slim
+# pinned: a rebuild gets the same Python and Debian release (bump it on purpose, for security fixes)
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,7 +13,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/recarchive
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY config ./config
 COPY providers ./providers
 COPY storage ./storage
