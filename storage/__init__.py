@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from storage.base import ObjectInfo, Retention, Storage
+from storage.base import ObjectInfo, Retention, Storage, WriteLock
 
 if TYPE_CHECKING:
     from config.settings import StorageSettings
 
-__all__ = ["ObjectInfo", "Retention", "Storage", "open_storage"]
+__all__ = ["ObjectInfo", "Retention", "Storage", "WriteLock", "open_storage"]
 
 
 def open_storage(settings: StorageSettings) -> Storage:

@@ -8,6 +8,9 @@ key id and the string to sign there) and never a signed URL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -21,7 +24,9 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from worker.errors import ObjectExists, StorageError, StorageUnavailable
 from worker.redact import mask_secrets
 
-__all__ = ["error_code", "is_not_found", "is_not_implemented", "is_precondition_failed", "translate"]
+__all__ = [
+    "error_code", "is_not_found", "is_not_implemented", "is_precondition_failed", "translate", "translated",
+]
 
 #: codes meaning "these credentials may not use this bucket": the run stops (exit 3)
 _DENIED = frozenset({
@@ -57,6 +62,20 @@ def is_not_implemented(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and (error_code(exc) == "NotImplemented" or _status(exc) == 501)
 
 
+@contextmanager
+def translated(action: str, where: str, endpoint: str, *, missing: bool = False) -> Iterator[None]:
+    """Run the block's client calls with botocore's exceptions turned into ours (``translate``);
+    with ``missing``, an absent object is ``FileNotFoundError(where)`` for the caller to map.
+
+    The one ``except`` for botocore in ``storage/s3.py``: every client call sits in such a block."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        if missing and is_not_found(exc):
+            raise FileNotFoundError(where) from exc
+        raise translate(exc, action=action, where=where, endpoint=endpoint) from exc
+
+
 def translate(exc: BaseException, *, action: str, where: str, endpoint: str) -> StorageError:
     """The ``StorageError`` for a botocore exception raised while doing ``action`` on ``where``.
 
@@ -78,6 +97,9 @@ def translate(exc: BaseException, *, action: str, where: str, endpoint: str) -> 
         status = _status(exc)
         if is_precondition_failed(exc):
             return ObjectExists(f"{where} already exists")
+        if is_not_implemented(exc):
+            return StorageUnavailable(f"S3 endpoint {endpoint} does not implement what {action} {where} "
+                                      f"needs ({code}); conditional writes (If-None-Match) are required")
         if code in _NO_BUCKET:
             return StorageUnavailable(f"bucket of {where} does not exist at {endpoint}")
         if code in _DENIED or status == 403:

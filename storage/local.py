@@ -1,18 +1,22 @@
 """A local folder as storage: for the demo, tests and single-host installs. It is NOT WORM.
 
-Objects are plain files under the root, at their key. Each object's content type, user metadata,
-recorded retention and legal hold live in a hidden sidecar ``.{name}.meta.json`` beside it; temporary
-files are hidden ``.{name}.*.part`` files in the same folder. Keys never end in a dot-name (see
-``storage._keypath``), so neither can collide with an object, and ``list`` skips them.
+Objects are plain files under the root, at their key. Everything else lives in one hidden tree,
+``{root}/.recarchive/``, so a recording folder holds exactly its objects (CONTRACT §3): each object's
+content type, user metadata, recorded retention and legal hold in a side file
+``.recarchive/meta/{key}.json``, and temporary files in ``.recarchive/tmp/``. Side files of older
+versions (``.{name}.meta.json`` beside the object) are still read, and moved on their next update.
 
-Writes are crash-safe: bytes go to a temporary file in the target folder, are fsynced, then linked
+Writes are crash-safe: bytes go to a temporary file (same file system), are fsynced, then linked
 into place with ``os.link``, which fails instead of replacing an existing file, so two writers racing
 for one key cannot both win and a reader never sees a partial recording. The folder is fsynced after.
 
-Retention is recorded, not enforced by the store (``enforces_retention = False``): ``set_retention``
-notes it in the sidecar and removes the file's write bits, and this backend itself refuses to delete
-or overwrite an object whose recorded retention is still running or which is on legal hold, like S3
-Object Lock in compliance mode would. Anyone with a shell on the host can still remove the file.
+Retention is recorded, not enforced by the store (``enforces_retention = False``): a write with a
+``WriteLock`` records it (and drops the write bits) before its call returns, ``set_retention`` does so
+later, and this backend itself refuses to delete or overwrite an object whose recorded retention is
+still running or which is on legal hold, like S3 Object Lock in compliance mode would. Anyone with a
+shell on the host can still remove the file.
+
+Every ``OSError`` of a write (a full disk, a read-only mount) is ``DiskError``: retryable.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from storage._keypath import check_key, check_prefix, covers, whole_seconds
-from storage.base import ObjectInfo, Retention
-from worker.errors import ObjectExists, StorageError, StorageUnavailable
+from storage.base import ObjectInfo, Retention, WriteLock
+from worker.errors import DiskError, ObjectExists, StorageError, StorageUnavailable
 
 if TYPE_CHECKING:
     from config.settings import StorageSettings
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["LocalStorage", "root_from_url"]
 
 _CHUNK = 1024 * 1024
+#: the backend's own hidden tree under the root (side files, temporary files); never a key
+PRIVATE = ".recarchive"
 
 
 def root_from_url(url: str) -> Path:
@@ -84,7 +90,10 @@ class LocalStorage:
         return key
 
     def _path(self, key: str) -> Path:
-        path = self.root.joinpath(*check_key(key))
+        segments = check_key(key)
+        if segments[0] == PRIVATE:
+            raise StorageError(f"storage key {key!r}: {PRIVATE}/ is reserved for the backend")
+        path = self.root.joinpath(*segments)
         # a symlinked folder inside the root must not lead a write outside it
         real_root = os.path.realpath(self.root)
         real_parent = os.path.realpath(path.parent)
@@ -92,9 +101,20 @@ class LocalStorage:
             raise StorageError(f"storage key {key!r} leads outside the storage folder")
         return path
 
+    def _sidecar(self, path: Path) -> Path:
+        """``.recarchive/meta/{key}.json`` for the object at ``path``."""
+        relative = path.relative_to(self.root)
+        return self.root.joinpath(PRIVATE, "meta", *relative.parent.parts, f"{relative.name}.json")
+
     @staticmethod
-    def _sidecar(path: Path) -> Path:
+    def _old_sidecar(path: Path) -> Path:
+        """Where versions before 0.2 kept it: hidden, beside the object."""
         return path.with_name(f".{path.name}.meta.json")
+
+    def _tmp_dir(self) -> Path:
+        folder = self.root / PRIVATE / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     # ----------------------------------------------------------------- checks
 
@@ -106,12 +126,24 @@ class LocalStorage:
             if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
                 raise StorageUnavailable(f"storage folder {self.root} does not exist or cannot be read")
             return
-        probe = self.root / f".probe-{uuid.uuid4().hex}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            tmp = self._tmp_dir()
+            probe = tmp / f"probe-{uuid.uuid4().hex}"
+            target = probe.with_suffix(".linked")
             with open(probe, "xb") as handle:
                 handle.write(b"probe")
-            probe.unlink()
+            try:
+                self._place("probe", target, probe, overwrite=False)
+                self._place("probe", target, probe, overwrite=False)
+            except ObjectExists:
+                pass  # the second write of one name was refused: what every write relies on
+            else:
+                raise StorageUnavailable(f"storage folder {self.root} lets a second exclusive write replace "
+                                         "a file (no working link/O_EXCL): racing workers could replace recordings")
+            finally:
+                probe.unlink(missing_ok=True)
+                target.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageUnavailable(f"storage folder {self.root} is not writable: {exc.strerror}") from exc
 
@@ -175,7 +207,8 @@ class LocalStorage:
         named = [
             ((entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name), entry)
             for entry in entries
-            if not entry.name.startswith(".") or entry.is_dir(follow_symlinks=False)
+            if (not entry.name.startswith(".") or entry.is_dir(follow_symlinks=False))
+            and not (rel == "" and entry.name == PRIVATE)
         ]
         for name, entry in sorted(named, key=lambda item: item[0].encode("utf-8", "surrogateescape")):
             key = rel + name
@@ -191,13 +224,19 @@ class LocalStorage:
     # ----------------------------------------------------------------- writes
 
     def put_stream(
-        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
+        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str],
+        lock: WriteLock | None = None,
     ) -> ObjectInfo:
-        return self._write(key, _read_chunks(stream), content_type, metadata, overwrite=False)
+        return self._write(key, _read_chunks(stream), content_type, metadata, overwrite=False, lock=lock)
 
-    def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str]) -> ObjectInfo:
-        with open(path, "rb") as handle:
-            return self._write(key, _read_chunks(handle), content_type, metadata, overwrite=False)
+    def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
+                 lock: WriteLock | None = None) -> ObjectInfo:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below; an unreadable spool is a disk error
+        except OSError as exc:
+            raise DiskError(f"cannot read {path.name} to store {key}: {exc.strerror}") from exc
+        with handle:
+            return self._write(key, _read_chunks(handle), content_type, metadata, overwrite=False, lock=lock)
 
     def put_bytes(
         self,
@@ -207,20 +246,30 @@ class LocalStorage:
         content_type: str,
         metadata: Mapping[str, str] | None = None,
         overwrite: bool = False,
+        lock: WriteLock | None = None,
     ) -> ObjectInfo:
-        return self._write(key, iter((bytes(data),)), content_type, metadata or {}, overwrite=overwrite)
+        if overwrite and lock:
+            raise StorageError(f"{key}: a locked object cannot be written as replaceable state")
+        return self._write(key, iter((bytes(data),)), content_type, metadata or {}, overwrite=overwrite, lock=lock)
 
     def _write(
-        self, key: str, chunks: Iterator[bytes], content_type: str, metadata: Mapping[str, str], *, overwrite: bool
+        self, key: str, chunks: Iterator[bytes], content_type: str, metadata: Mapping[str, str], *, overwrite: bool,
+        lock: WriteLock | None = None,
     ) -> ObjectInfo:
         path = self._path(key)
         if not overwrite and path.exists():  # fail fast, before reading a long stream
             raise ObjectExists(f"{key} already exists")
+        side: dict[str, Any] = {"content_type": content_type, "metadata": dict(metadata)}
+        if lock and lock.retention is not None:
+            until = whole_seconds(lock.retention.retain_until)
+            side["retention"] = {"mode": lock.retention.mode, "retain_until": until.isoformat()}
+        if lock and lock.legal_hold:
+            side["legal_hold"] = True
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix=f"{path.name}.", suffix=".part")
         except OSError as exc:
-            raise StorageError(f"cannot write {key}: {exc.strerror}") from exc
+            raise DiskError(f"cannot write {key}: {exc.strerror}") from exc
         tmp = Path(tmp_name)
         size = 0
         try:
@@ -231,12 +280,14 @@ class LocalStorage:
                 handle.flush()
                 if self._fsync:
                     os.fsync(handle.fileno())
+            if lock and lock.retention is not None:
+                tmp.chmod(stat.S_IMODE(tmp.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
             with self._lock:
                 self._place(key, path, tmp, overwrite=overwrite)
-                self._write_sidecar(path, {"content_type": content_type, "metadata": dict(metadata)})
+                self._write_sidecar(path, side)
             self._sync_dir(path.parent)
         except OSError as exc:
-            raise StorageError(f"cannot write {key}: {exc.strerror}") from exc
+            raise DiskError(f"cannot write {key}: {exc.strerror}") from exc
         finally:
             tmp.unlink(missing_ok=True)
         return ObjectInfo(
@@ -270,6 +321,7 @@ class LocalStorage:
             try:
                 path.unlink(missing_ok=True)
                 self._sidecar(path).unlink(missing_ok=True)
+                self._old_sidecar(path).unlink(missing_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot delete {key}: {exc.strerror}") from exc
         folder = path.parent
@@ -302,7 +354,7 @@ class LocalStorage:
                 mode = path.stat().st_mode
                 path.chmod(stat.S_IMODE(mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
             except OSError as exc:
-                raise StorageError(f"cannot set retention on {key}: {exc.strerror}") from exc
+                raise DiskError(f"cannot set retention on {key}: {exc.strerror}") from exc
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         path = self._path(key)
@@ -312,7 +364,7 @@ class LocalStorage:
             try:
                 self._write_sidecar(path, side)
             except OSError as exc:
-                raise StorageError(f"cannot set legal hold on {key}: {exc.strerror}") from exc
+                raise DiskError(f"cannot set legal hold on {key}: {exc.strerror}") from exc
 
     def close(self) -> None:
         """Nothing to release: files are opened and closed per call."""
@@ -338,7 +390,12 @@ class LocalStorage:
         try:
             document = json.loads(self._sidecar(path).read_bytes())
         except FileNotFoundError:
-            return {}
+            try:
+                document = json.loads(self._old_sidecar(path).read_bytes())
+            except FileNotFoundError:
+                return {}
+            except (OSError, ValueError) as exc:
+                raise StorageError(f"unreadable sidecar of {path.name}: {exc}") from exc
         except (OSError, ValueError) as exc:
             raise StorageError(f"unreadable sidecar of {path.name}: {exc}") from exc
         if not isinstance(document, dict):
@@ -347,7 +404,8 @@ class LocalStorage:
 
     def _write_sidecar(self, path: Path, document: Mapping[str, Any]) -> None:
         side = self._sidecar(path)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{side.name}.", suffix=".part")
+        side.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=side.parent, prefix=f".{side.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(json.dumps(document, sort_keys=True).encode())
@@ -357,6 +415,7 @@ class LocalStorage:
             os.replace(tmp_name, side)
         finally:
             Path(tmp_name).unlink(missing_ok=True)
+        self._old_sidecar(path).unlink(missing_ok=True)  # moved to the side tree
 
     def _sync_dir(self, folder: Path) -> None:
         if not self._fsync:

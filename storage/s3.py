@@ -5,34 +5,39 @@ configuration. Every object is written with the configured storage class and ser
 and with its user metadata; none is ever replaced: writes are conditional (``If-None-Match: *`` on
 ``PutObject`` and ``CompleteMultipartUpload``), so a racing writer gets ``ObjectExists`` from the store
 itself, and ``put_stream``/``put_file`` also look for the key first so a taken key costs no upload.
-Stores that answer ``NotImplemented`` to the condition fall back to a look-first check (remembered).
+A store that does not honour the condition is refused by ``check`` (``storage._s3check``).
 
-Retention is enforced by the store (S3 Object Lock, ``enforces_retention = True``): ``set_retention``
-and ``set_legal_hold`` read the object's lock state back and fail if the store did not keep it.
+Retention is enforced by the store (S3 Object Lock, ``enforces_retention = True``). A write with a
+``WriteLock`` carries mode, retain-until and legal hold in the very request that creates the object;
+the lock is read back (HEAD) and, where a store dropped it (multipart on some stores), applied at
+once, before the object can be committed. ``set_retention`` and ``set_legal_hold`` (older
+recordings, holds) read the lock state back and fail if the store did not keep it.
 
-Every botocore exception is translated in ``storage._s3errors``: nothing above this module sees one.
+Every client call runs inside ``storage._s3errors.translated``: nothing above this module sees a
+botocore exception.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from storage._keypath import check_key, check_prefix, covers, whole_seconds
 from storage._multipart import content_md5, upload_stream
-from storage._s3errors import error_code, is_not_found, is_not_implemented, translate
-from storage.base import ObjectInfo, Retention
-from worker.errors import ObjectExists, StorageError, StorageUnavailable
+from storage._s3check import check_bucket
+from storage._s3errors import translated
+from storage._s3lock import info_from_head, lock_args, missing_lock
+from storage.base import ObjectInfo, Retention, WriteLock
+from worker.errors import ObjectExists, StorageError
 from worker.redact import redact_url
 
 if TYPE_CHECKING:
@@ -90,7 +95,6 @@ class S3Storage:
         self.single_put_max = single_put_max
         endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None) or "AWS S3"
         self.endpoint = redact_url(endpoint) if "://" in endpoint else endpoint
-        self._conditional = True  # cleared if the store answers NotImplemented to If-None-Match
         self._extra: dict[str, Any] = {}
         if settings is not None:
             if settings.storage_class:
@@ -138,103 +142,57 @@ class S3Storage:
     def _where(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}{key}"
 
-    def _fail(self, exc: BaseException, action: str, key: str = "") -> NoReturn:
-        raise translate(exc, action=action, where=self._where(key), endpoint=self.endpoint) from exc
+    def _errors(self, action: str, key: str = "", *, missing: bool = False) -> AbstractContextManager[None]:
+        """The block's botocore exceptions as ours (``_s3errors.translated``)."""
+        return translated(action, self._where(key), self.endpoint, missing=missing)
 
-    def _write_args(self, content_type: str, metadata: Mapping[str, str]) -> dict[str, Any]:
+    def _write_args(self, content_type: str, metadata: Mapping[str, str],
+                    lock: WriteLock | None = None) -> dict[str, Any]:
         for name, value in metadata.items():
             if not (name.isascii() and value.isascii()):
                 raise StorageError(f"user metadata {name!r} must be ASCII (S3 sends it as an HTTP header)")
         return {"ContentType": content_type, "Metadata": {k.lower(): v for k, v in metadata.items()},
-                **self._extra}
+                **self._extra, **lock_args(lock)}
 
-    def _exclusive(self, call: Callable[..., Any], kwargs: dict[str, Any]) -> Mapping[str, Any]:
-        """``call`` made conditional on the key being free; a 412 becomes ``ObjectExists`` upstream."""
-        if self._conditional:
-            try:
-                return dict(call(**kwargs, IfNoneMatch="*"))
-            except ClientError as exc:
-                if not is_not_implemented(exc):
-                    raise
-                self._conditional = False
-        if self._exists(kwargs["Key"]):
-            raise ObjectExists(f"s3://{self.bucket}/{kwargs['Key']} already exists")
-        return dict(call(**kwargs))
-
-    def _exists(self, full: str) -> bool:
-        try:
-            self._client.head_object(Bucket=self.bucket, Key=full)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return False
-            raise
-        return True
+    @staticmethod
+    def _exclusive(call: Callable[..., Any], kwargs: dict[str, Any]) -> Mapping[str, Any]:
+        """``call`` made conditional on the key being free; the store's 412 becomes ``ObjectExists``
+        (and a store without the feature ``StorageUnavailable``) in ``_s3errors.translate``."""
+        return dict(call(**kwargs, IfNoneMatch="*"))
 
     def _refuse_existing(self, key: str) -> None:
         """Look before a long upload, so a taken key fails before any byte is read or sent."""
-        try:
-            taken = self._exists(self.full_key(key))
-        except (BotoCoreError, ClientError) as exc:
-            self._fail(exc, "look up", key)
-        if taken:
+        if self.head(key) is not None:
             raise ObjectExists(f"{self._where(key)} already exists")
+
+    def _locked(self, key: str, lock: WriteLock | None) -> None:
+        """Read the lock of a just-written object back; apply what the store dropped (before any
+        commit can name the object, so it is never committed unlocked)."""
+        if not lock:
+            return
+        no_retention, no_hold = missing_lock(self.head(key), lock)
+        if no_retention and lock.retention is not None:
+            self.set_retention(key, lock.retention)
+        if no_hold:
+            self.set_legal_hold(key, True)
 
     # ----------------------------------------------------------------- checks
 
     def check(self, *, need_object_lock: bool = False, write: bool = True) -> None:
-        """The bucket answers, takes a small object under ``_state/`` and (if asked) has Object Lock.
-        ``write=False`` (auditing: read-only credentials suffice) skips the probe object."""
-        try:
-            self._client.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
-            if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
-                raise StorageUnavailable(f"bucket {self.bucket} does not exist at {self.endpoint}") from exc
-            self._fail(exc, "reach bucket")
-        except BotoCoreError as exc:
-            self._fail(exc, "reach bucket")
-        lock = self._lock_configuration(required=need_object_lock)
-        if need_object_lock and (lock is None or lock.get("ObjectLockEnabled") != "Enabled"):
-            raise StorageUnavailable(f"bucket {self.bucket} has no Object Lock but [retention] is configured")
-        if lock is not None and lock.get("Rule"):
-            return  # a probe under default retention could never be deleted again: skip the write test
-        if write:
-            self._probe_write()
-
-    def _lock_configuration(self, *, required: bool) -> Mapping[str, Any] | None:
-        try:
-            response = self._client.get_object_lock_configuration(Bucket=self.bucket)
-        except ClientError as exc:
-            if error_code(exc) == "ObjectLockConfigurationNotFoundError" or not required:
-                return None
-            self._fail(exc, "read the Object Lock configuration of")
-        except BotoCoreError as exc:
-            self._fail(exc, "read the Object Lock configuration of")
-        configuration: Mapping[str, Any] = response.get("ObjectLockConfiguration") or {}
-        return configuration
-
-    def _probe_write(self) -> None:
-        probe = f"{self.prefix + '/' if self.prefix else ''}_state/.probe-{uuid.uuid4().hex}"
-        try:
-            response = self._client.put_object(
-                Bucket=self.bucket, Key=probe, Body=b"probe", ContentMD5=content_md5(b"probe"), **self._extra
-            )
-            extra = {"VersionId": response["VersionId"]} if response.get("VersionId") else {}
-            self._client.delete_object(Bucket=self.bucket, Key=probe, **extra)
-        except (BotoCoreError, ClientError) as exc:
-            self._fail(exc, "write a probe object to", "_state/")
+        """The bucket answers, has Object Lock if asked, and refuses a second conditional write.
+        ``write=False`` (auditing: read-only credentials suffice) writes no probe object."""
+        check_bucket(self._client, self.bucket, self.prefix, self.endpoint, self._extra,
+                     need_object_lock=need_object_lock, write=write)
 
     # ----------------------------------------------------------------- reads
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
-            response = self._client.head_object(Bucket=self.bucket, Key=self.full_key(key))
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            self._fail(exc, "look up", key)
-        except BotoCoreError as exc:
-            self._fail(exc, "look up", key)
-        return _info(key, response)
+            with self._errors("look up", key, missing=True):
+                response = self._client.head_object(Bucket=self.bucket, Key=self.full_key(key))
+        except FileNotFoundError:
+            return None
+        return info_from_head(key, response)
 
     def read_bytes(self, key: str) -> bytes:
         """The whole (small) object. A body cut or stalled mid-read is fetched again: botocore retries
@@ -252,20 +210,16 @@ class S3Storage:
     def iter_bytes(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """The object's bytes; the request is made now, so a missing object fails at the call."""
         try:
-            body = self._client.get_object(Bucket=self.bucket, Key=self.full_key(key))["Body"]
-        except ClientError as exc:
-            if is_not_found(exc):
-                raise FileNotFoundError(key) from exc
-            self._fail(exc, "read", key)
-        except BotoCoreError as exc:
-            self._fail(exc, "read", key)
+            with self._errors("read", key, missing=True):
+                body = self._client.get_object(Bucket=self.bucket, Key=self.full_key(key))["Body"]
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(key) from exc
         return self._chunks(key, body, chunk_size)
 
     def _chunks(self, key: str, body: Any, chunk_size: int) -> Iterator[bytes]:
         try:
-            yield from body.iter_chunks(chunk_size)
-        except (BotoCoreError, ClientError) as exc:
-            self._fail(exc, "read", key)
+            with self._errors("read", key):
+                yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
 
@@ -277,7 +231,7 @@ class S3Storage:
 
     def _list(self, base: str, full_prefix: str) -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
-        try:
+        with self._errors("list", full_prefix[len(base):]):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
                 for item in page.get("Contents", ()):
                     yield ObjectInfo(
@@ -285,39 +239,38 @@ class S3Storage:
                         etag=str(item["ETag"]).strip('"') if item.get("ETag") else None,
                         last_modified=item.get("LastModified"),
                     )
-        except (BotoCoreError, ClientError) as exc:
-            self._fail(exc, "list", full_prefix[len(base):])
 
     # ----------------------------------------------------------------- writes
 
     def put_stream(
-        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
+        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str],
+        lock: WriteLock | None = None,
     ) -> ObjectInfo:
         """Multipart upload of a (non-seekable) stream, bounded memory, never overwriting.
 
         Exceptions raised by the stream itself (a download cut short) pass through unchanged.
         """
-        args = self._write_args(content_type, metadata)
+        args = self._write_args(content_type, metadata, lock)
         self._refuse_existing(key)
-        try:
+        with self._errors("upload", key):
             result = upload_stream(
                 self._client, bucket=self.bucket, key=self.full_key(key), stream=stream, extra=args,
                 part_size=self.part_size, max_concurrency=self.max_concurrency, exclusive=self._exclusive,
             )
-        except (BotoCoreError, ClientError) as exc:
-            self._fail(exc, "upload", key)
+        self._locked(key, lock)
         return ObjectInfo(key=key, size=result.size, etag=result.etag, content_type=content_type,
                           metadata=dict(args["Metadata"]), last_modified=datetime.now(UTC))
 
-    def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str]) -> ObjectInfo:
+    def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
+                 lock: WriteLock | None = None) -> ObjectInfo:
         """A local file: one conditional PUT streamed from disk up to ``SINGLE_PUT_MAX`` (what rclone
         and the AWS CLI do too: fewer requests, and the store checks ``If-None-Match`` itself), else
         parallel parts through ``put_stream``."""
         size = path.stat().st_size
-        if size > self.single_put_max or not self._conditional:
+        if size > self.single_put_max:
             with open(path, "rb") as handle:
-                return self.put_stream(key, handle, content_type=content_type, metadata=metadata)
-        args = self._write_args(content_type, metadata)
+                return self.put_stream(key, handle, content_type=content_type, metadata=metadata, lock=lock)
+        args = self._write_args(content_type, metadata, lock)
         with open(path, "rb") as handle:
             digest = hashlib.md5(usedforsecurity=False)
             while chunk := handle.read(1024 * 1024):
@@ -325,10 +278,9 @@ class S3Storage:
             handle.seek(0)
             request = {"Bucket": self.bucket, "Key": self.full_key(key), "Body": handle, "ContentLength": size,
                        "ContentMD5": base64.b64encode(digest.digest()).decode("ascii"), **args}
-            try:
+            with self._errors("upload", key):
                 response = self._exclusive(self._client.put_object, request)
-            except (BotoCoreError, ClientError) as exc:
-                self._fail(exc, "upload", key)
+        self._locked(key, lock)
         return ObjectInfo(key=key, size=size, etag=str(response.get("ETag", "")).strip('"') or None,
                           content_type=content_type, metadata=dict(args["Metadata"]), last_modified=datetime.now(UTC))
 
@@ -340,15 +292,17 @@ class S3Storage:
         content_type: str,
         metadata: Mapping[str, str] | None = None,
         overwrite: bool = False,
+        lock: WriteLock | None = None,
     ) -> ObjectInfo:
-        args = self._write_args(content_type, metadata or {})
+        if overwrite and lock:
+            raise StorageError(f"{self._where(key)}: a locked object cannot be written as replaceable state")
+        args = self._write_args(content_type, metadata or {}, lock)
         request = {"Bucket": self.bucket, "Key": self.full_key(key), "Body": bytes(data),
                    "ContentMD5": content_md5(data), **args}
-        try:
+        with self._errors("write", key):
             response = self._client.put_object(**request) if overwrite else self._exclusive(
                 self._client.put_object, request)
-        except (BotoCoreError, ClientError) as exc:
-            self._fail(exc, "write", key)
+        self._locked(key, lock)
         etag = response.get("ETag")
         return ObjectInfo(key=key, size=len(data), etag=str(etag).strip('"') if etag else None,
                           content_type=content_type, metadata=dict(args["Metadata"]),
@@ -361,13 +315,10 @@ class S3Storage:
         locked versions stay, which is what Object Lock promises. Nothing here deletes a version.
         """
         try:
-            self._client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
-        except ClientError as exc:
-            if is_not_found(exc):
-                return
-            self._fail(exc, "delete", key)
-        except BotoCoreError as exc:
-            self._fail(exc, "delete", key)
+            with self._errors("delete", key, missing=True):
+                self._client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
+        except FileNotFoundError:
+            return
 
     # ----------------------------------------------------------------- object lock
 
@@ -375,17 +326,14 @@ class S3Storage:
         """Apply Object Lock retention, then read it back; never shortens a running retention
         (a request already covered is a no-op; the store refuses a real shortening)."""
         wanted = Retention(retention.mode, whole_seconds(retention.retain_until))
-        full = self.full_key(key)
-        try:
+        current = self._lock_state(key)
+        if current is not None and covers(current.retention, wanted):
+            return  # already retained at least this long (e.g. a re-run)
+        with self._errors("set retention on", key):
             self._client.put_object_retention(
-                Bucket=self.bucket, Key=full,
+                Bucket=self.bucket, Key=self.full_key(key),
                 Retention={"Mode": wanted.mode, "RetainUntilDate": wanted.retain_until},
             )
-        except (BotoCoreError, ClientError) as exc:
-            current = self._lock_state(key)
-            if current is not None and covers(current.retention, wanted):
-                return  # already retained at least this long (e.g. a re-run)
-            self._fail(exc, "set retention on", key)
         current = self._lock_state(key)
         if current is None or not covers(current.retention, wanted):
             raise StorageError(f"{self._where(key)}: retention {wanted.mode} until "
@@ -394,12 +342,10 @@ class S3Storage:
     def set_legal_hold(self, key: str, on: bool) -> None:
         """Put or lift a legal hold, then read it back."""
         status = "ON" if on else "OFF"
-        try:
+        with self._errors("set legal hold on", key):
             self._client.put_object_legal_hold(
                 Bucket=self.bucket, Key=self.full_key(key), LegalHold={"Status": status}
             )
-        except (BotoCoreError, ClientError) as exc:
-            self._fail(exc, "set legal hold on", key)
         current = self._lock_state(key)
         if current is None or bool(current.legal_hold) != on:
             raise StorageError(f"{self._where(key)}: legal hold {status} did not stick")
@@ -416,24 +362,3 @@ class S3Storage:
         close = getattr(self._client, "close", None)
         if callable(close):
             close()
-
-
-def _info(key: str, response: Mapping[str, Any]) -> ObjectInfo:
-    retention = None
-    if response.get("ObjectLockMode") and response.get("ObjectLockRetainUntilDate"):
-        until = response["ObjectLockRetainUntilDate"]
-        if isinstance(until, str):
-            until = datetime.fromisoformat(until.replace("Z", "+00:00"))
-        retention = Retention(str(response["ObjectLockMode"]), until.astimezone(UTC))
-    hold = response.get("ObjectLockLegalHoldStatus")
-    etag = response.get("ETag")
-    return ObjectInfo(
-        key=key,
-        size=int(response.get("ContentLength", 0)),
-        etag=str(etag).strip('"') if etag else None,
-        content_type=response.get("ContentType"),
-        metadata={str(k).lower(): str(v) for k, v in (response.get("Metadata") or {}).items()},
-        retention=retention,
-        legal_hold=None if hold is None else hold == "ON",
-        last_modified=response.get("LastModified"),
-    )

@@ -138,7 +138,7 @@ def test_local_archive_verifies_and_a_removed_retention_is_named(tmp_path: Path,
 
     storage = LocalStorage(root)
     key = documents(storage)[rec.id][1]["objects"][0]["key"]
-    sidecar = root / Path(key).parent / f".{Path(key).name}.meta.json"
+    sidecar = root / ".recarchive" / "meta" / f"{key}.json"  # the local backend's side file
     side = json.loads(sidecar.read_text())
     del side["retention"]  # what someone with a shell on the host can do: local storage is not WORM
     sidecar.write_text(json.dumps(side))

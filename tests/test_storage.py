@@ -17,13 +17,13 @@ from botocore.exceptions import ClientError
 
 from config.settings import StorageSettings
 from storage import open_storage
-from storage.base import Retention
+from storage.base import Retention, WriteLock
 from storage.local import LocalStorage
 from storage.metadata import s3_user_metadata
 from storage.s3 import S3Storage
 from tests.fixtures._ports import free_port
 from tests.fixtures.s3 import S3Bucket, make_s3_client, make_s3_storage
-from worker.errors import Interrupted, ObjectExists, StorageError, StorageUnavailable
+from worker.errors import DiskError, Interrupted, ObjectExists, RetryableError, StorageError, StorageUnavailable
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # the S3 store under test uses the smallest legal part: more parts per test byte
@@ -406,12 +406,26 @@ def test_local_urls_and_paths(tmp_path, monkeypatch):
     assert absolute.full_key("a/b.wav") == "a/b.wav"
 
 
-def test_local_sidecars_and_temp_files_are_never_listed(local):
+def test_local_side_files_live_outside_the_recording_folders_and_are_never_listed(local):
     local.put_bytes("a/original.wav", b"x", content_type="audio/wav", metadata={"sha256": "s"})
-    names = sorted(os.listdir(local.root / "a"))
-    assert names == [".original.wav.meta.json", "original.wav"]
+    assert sorted(os.listdir(local.root / "a")) == ["original.wav"]  # CONTRACT §3: the objects alone
+    assert (local.root / ".recarchive" / "meta" / "a" / "original.wav.json").is_file()
     (local.root / "a" / ".original.wav.abc.part").write_bytes(b"crashed writer")
+    (local.root / ".recarchive" / "tmp" / "original.wav.abc.part").write_bytes(b"crashed writer")
     assert [i.key for i in local.list()] == ["a/original.wav"]
+    with pytest.raises(StorageError):
+        local.put_bytes(".recarchive/meta/x.json", b"{}", content_type="application/json")
+
+
+def test_local_reads_a_side_file_of_an_older_version_and_moves_it(local):
+    local.put_bytes("a/original.wav", b"x", content_type="audio/wav", metadata={"sha256": "s"})
+    new = local.root / ".recarchive" / "meta" / "a" / "original.wav.json"
+    old = local.root / "a" / ".original.wav.meta.json"
+    new.rename(old)  # the layout before 0.2: hidden, beside the object
+    assert local.head("a/original.wav").metadata == {"sha256": "s"}
+    local.set_legal_hold("a/original.wav", True)
+    assert not old.exists() and new.is_file()
+    assert local.head("a/original.wav").legal_hold is True
 
 
 def test_local_refuses_a_symlink_out_of_the_root(local, tmp_path):
@@ -500,3 +514,95 @@ def test_local_check_fails_on_an_unusable_folder(tmp_path):
         LocalStorage(blocker / "archive").check(need_object_lock=True)
     with pytest.raises(StorageUnavailable):
         LocalStorage.from_settings(StorageSettings(url=str(blocker / "archive")))
+
+
+# ----------------------------------------------------------------- lock at write, conditional writes
+
+LOCK = WriteLock(Retention("COMPLIANCE", datetime.now(UTC) + timedelta(days=2)), legal_hold=True)
+
+
+@pytest.mark.parametrize("how", ["bytes", "file", "multipart"])
+def test_s3_a_locked_write_is_locked_when_the_call_returns(s3_lock_bucket: S3Bucket, tmp_path, how):
+    """Mode, retain-until and legal hold travel in the request that creates the object; where a store
+    drops them (moto forgets those of CreateMultipartUpload) they are applied before the call returns."""
+    store = make_s3_storage(s3_lock_bucket, part_size=PART, single_put_max=PART)
+    key = f"p/a/2026/02/14/{how}/original.wav"
+    if how == "bytes":
+        store.put_bytes(key, b"RIFF....", content_type="audio/wav", metadata=metadata_for(), lock=LOCK)
+    elif how == "file":
+        source = tmp_path / "small.wav"
+        source.write_bytes(b"R" * 1000)
+        store.put_file(key, source, content_type="audio/wav", metadata=metadata_for(), lock=LOCK)
+    else:
+        store.put_stream(key, GenStream(PART + 1000), content_type="audio/wav", metadata=metadata_for(), lock=LOCK)
+    info = store.head(key)
+    assert info is not None and info.legal_hold is True
+    assert info.retention is not None and info.retention.mode == "COMPLIANCE"
+    assert info.retention.retain_until >= LOCK.retention.retain_until - timedelta(seconds=1)
+    with pytest.raises(ClientError):  # the store itself refuses to remove the locked version
+        version = s3_lock_bucket.client.head_object(Bucket=s3_lock_bucket.name, Key=f"recordings/{key}")["VersionId"]
+        s3_lock_bucket.client.delete_object(Bucket=s3_lock_bucket.name, Key=f"recordings/{key}", VersionId=version)
+
+
+def test_s3_a_locked_put_sends_the_lock_in_the_put_itself(s3_lock_bucket: S3Bucket):
+    """No second request is needed for a PutObject: the lock headers are on the write (read from the
+    wire through the recording proxy)."""
+    from tests.faults.s3proxy import S3FaultProxy
+
+    with S3FaultProxy(s3_lock_bucket.endpoint_url, record=True) as proxy:
+        store = make_s3_storage(S3Bucket(s3_lock_bucket.name, proxy.url, s3_lock_bucket.client))
+        store.put_bytes("p/a/2026/02/14/1/metadata.json", b"{}", content_type="application/json", lock=LOCK)
+        puts = [raw for raw in proxy.received if raw.startswith(b"PUT ")]
+    assert len(puts) == 1
+    head = puts[0].split(b"\r\n\r\n", 1)[0].lower()
+    for header in (b"x-amz-object-lock-mode: compliance", b"x-amz-object-lock-retain-until-date:",
+                   b"x-amz-object-lock-legal-hold: on", b"if-none-match: *"):
+        assert header in head
+
+
+def test_s3_check_refuses_a_store_that_ignores_conditional_writes(s3_bucket: S3Bucket):
+    from tests.faults.s3proxy import S3FaultProxy
+
+    with S3FaultProxy(s3_bucket.endpoint_url, drop_headers=("If-None-Match",)) as proxy:
+        store = make_s3_storage(S3Bucket(s3_bucket.name, proxy.url, s3_bucket.client))
+        with pytest.raises(StorageUnavailable) as caught:
+            store.check()
+        message = str(caught.value)
+        assert "ignores conditional writes" in message and proxy.url in message and "\n" not in message
+    make_s3_storage(s3_bucket).check()  # the same bucket, straight: fine
+
+
+def test_s3_check_under_default_retention_proves_conditional_writes_and_leaves_one_probe(
+        s3_lock_bucket: S3Bucket):
+    s3_lock_bucket.client.put_object_lock_configuration(
+        Bucket=s3_lock_bucket.name,
+        ObjectLockConfiguration={"ObjectLockEnabled": "Enabled",
+                                 "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    store = make_s3_storage(s3_lock_bucket)
+    store.check(need_object_lock=True)
+    store.check(need_object_lock=True)  # meets the probe already there: that refusal is the proof
+    versions = s3_lock_bucket.client.list_object_versions(Bucket=s3_lock_bucket.name).get("Versions", [])
+    assert [v["Key"] for v in versions] == ["recordings/_state/_checks/conditional-write"]
+
+
+def test_s3_check_removes_its_probe_when_it_can(s3_lock_bucket: S3Bucket):
+    make_s3_storage(s3_lock_bucket).check()
+    listing = s3_lock_bucket.client.list_object_versions(Bucket=s3_lock_bucket.name)
+    assert not listing.get("Versions") and not listing.get("DeleteMarkers")
+
+
+def test_local_a_locked_write_records_the_lock_and_drops_the_write_bits(local):
+    local.put_bytes("p/a/1/original.wav", b"x", content_type="audio/wav", lock=LOCK)
+    info = local.head("p/a/1/original.wav")
+    assert info.legal_hold is True and info.retention.mode == "COMPLIANCE"
+    assert not os.stat(local.root / "p/a/1/original.wav").st_mode & 0o222
+    with pytest.raises(StorageError):
+        local.delete("p/a/1/original.wav")
+
+
+def test_local_a_full_disk_is_a_retryable_disk_error(local, tmp_path):
+    """Any OSError of a write (here: the folder is a file) is DiskError, retryable, never a traceback."""
+    (local.root / "p").write_bytes(b"not a folder")
+    with pytest.raises(DiskError) as caught:
+        local.put_bytes("p/a/original.wav", b"x", content_type="audio/wav")
+    assert isinstance(caught.value, RetryableError)
