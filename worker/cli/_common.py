@@ -6,14 +6,14 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
 from config import Settings, load_settings
-from config.units import parse_timestamp
+from config.units import parse_timestamp, parse_until
 from worker.errors import ConfigError, StorageError, StorageUnavailable
 from worker.logs import setup_logging
 from worker.redact import mask_secrets
@@ -23,12 +23,14 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_STORAGE",
+    "UNTIL_HELP",
     "config_option",
     "emit_json",
     "guarded",
     "load",
     "pick_accounts",
     "timestamp",
+    "until_timestamp",
     "unused_config_option",
 ]
 
@@ -72,9 +74,11 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def load(config_file: str | None, *, verbose: int = 0) -> Settings:
+def load(config_file: str | None, *, verbose: int = 0, tokens_for: Collection[str] | None = None) -> Settings:
+    """The settings; ``tokens_for`` names the accounts whose token variables are read (``None``: all;
+    an empty set for the auditing commands, which contact no vendor: CONTRACT §1)."""
     setup_logging(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
-    return load_settings(config_file)
+    return load_settings(config_file, tokens_for=tokens_for)
 
 
 def pick_accounts(settings: Settings, names: tuple[str, ...] | list[str]) -> list[Any]:
@@ -94,6 +98,21 @@ def timestamp(_ctx: click.Context | None, param: click.Parameter | None, value: 
         return parse_timestamp(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def until_timestamp(_ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> datetime | None:
+    """``--until``, one rule for every command: a timestamp is exclusive, a bare date covers its whole
+    UTC day (``--until 2026-11-30`` ends at 2026-12-01T00:00:00Z)."""
+    if value is None:
+        return None
+    try:
+        return parse_until(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+#: the help text every ``--until`` shows
+UNTIL_HELP = "End of the window: a timestamp is exclusive, a bare date (YYYY-MM-DD) covers that whole UTC day."
 
 
 def emit_json(document: Any) -> None:

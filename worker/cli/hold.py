@@ -9,7 +9,18 @@ import click
 from rich.console import Console
 
 from storage import open_storage
-from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts, timestamp
+from worker.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UNTIL_HELP,
+    config_option,
+    emit_json,
+    guarded,
+    load,
+    pick_accounts,
+    timestamp,
+    until_timestamp,
+)
 from worker.compliance.holds import apply_hold
 from worker.errors import ConfigError
 from worker.redact import mask_secrets
@@ -22,7 +33,7 @@ __all__ = ["hold"]
 @click.option("--account", "account_name", required=True, help="The account whose recordings to hold.")
 @click.option("--id", "ids", multiple=True, help="A recording id (repeatable).")
 @click.option("--since", callback=timestamp, help="Recordings that started at or after this (ISO 8601).")
-@click.option("--until", callback=timestamp, help="Recordings that started before this (ISO 8601).")
+@click.option("--until", callback=until_timestamp, help=UNTIL_HELP)
 @click.option("--on/--off", "on", default=None, help="Put (--on) or lift (--off) the legal hold.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("-v", "--verbose", count=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from config.units import parse_day
+from config.units import parse_day, parse_until
 from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load
 from worker.cli._session import session
 from worker.compliance.completeness import AccountReport, completeness_report
@@ -27,10 +28,19 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: str) -> object:
         raise click.BadParameter(str(exc)) from None
 
 
+def _last_day(_ctx: click.Context, _param: click.Parameter, value: str) -> object:
+    """``--until`` by the rule every command shares (``parse_until``): the last day the window touches."""
+    try:
+        return (parse_until(value) - timedelta(microseconds=1)).date()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @config_option
 @click.option("--since", required=True, callback=_day, help="First day, inclusive (YYYY-MM-DD, UTC).")
-@click.option("--until", required=True, callback=_day, help="Last day, inclusive (YYYY-MM-DD, UTC).")
+@click.option("--until", required=True, callback=_last_day, help="Last day: a bare date (YYYY-MM-DD, UTC) is "
+              "inclusive; a timestamp is exclusive, the report ends with the day it falls in.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 @click.option("-v", "--verbose", count=True)
 @guarded

@@ -9,7 +9,18 @@ from datetime import datetime
 import click
 from rich.console import Console
 
-from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts, timestamp
+from worker.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UNTIL_HELP,
+    config_option,
+    emit_json,
+    guarded,
+    load,
+    pick_accounts,
+    timestamp,
+    until_timestamp,
+)
 from worker.cli._render import PassProgress, print_summary
 from worker.cli._session import session
 from worker.pipeline.passes import run_pass
@@ -22,7 +33,7 @@ __all__ = ["run"]
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
 @click.option("--since", callback=timestamp, help="Override the window start (ISO 8601; naive = UTC).")
-@click.option("--until", callback=timestamp, help="Override the window end (ISO 8601; naive = UTC).")
+@click.option("--until", callback=until_timestamp, help=UNTIL_HELP)
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Recordings archived at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")

@@ -12,7 +12,18 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from storage import open_storage
-from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts, timestamp
+from worker.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UNTIL_HELP,
+    config_option,
+    emit_json,
+    guarded,
+    load,
+    pick_accounts,
+    timestamp,
+    until_timestamp,
+)
 from worker.cli._render import human_bytes
 from worker.compliance.verify import VerifyReport, verify_archive
 from worker.errors import ConfigError
@@ -59,7 +70,7 @@ class _VerifyProgress:
 @config_option
 @click.option("--account", "account_name", default=None, help="Only this account.")
 @click.option("--since", callback=timestamp, help="Recordings that started at or after this (ISO 8601).")
-@click.option("--until", callback=timestamp, help="Recordings that started before this (ISO 8601).")
+@click.option("--until", callback=until_timestamp, help=UNTIL_HELP)
 @click.option("--deep", is_flag=True, help="Also decode the media and compare its duration.")
 @click.option("--manifests", is_flag=True, help="Also check the daily manifest hash chain.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
