@@ -7,10 +7,12 @@ import click
 from worker import __version__
 from worker.cli.demo import demo
 from worker.cli.doctor import doctor
+from worker.cli.export import export
 from worker.cli.hold import hold
 from worker.cli.rearchive import rearchive
 from worker.cli.report import report
 from worker.cli.run import run
+from worker.cli.show import show
 from worker.cli.simulate import simulate
 from worker.cli.status import status
 from worker.cli.verify import verify
@@ -25,6 +27,8 @@ def cli() -> None:
 
 
 for command in (run, rearchive, verify, hold, status, report, doctor, demo, simulate):
+    cli.add_command(command)
+for command in (show, export):
     cli.add_command(command)
 
 

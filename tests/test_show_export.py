@@ -1,0 +1,171 @@
+"""``recarchive show`` and ``export`` (issue 15, item 1): a recording found by account and id alone,
+and handed over with its proof. Real simulator, real local storage, the real CLI; no token variable
+is set when show/export run (they are auditing commands)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from storage.local import LocalStorage
+from tests._compliance import documents, invoke, make_config
+from worker.cli import cli
+from worker.compliance.index import index_folders, write_index
+from worker.compliance.manifests import close_days
+
+
+def _archive(tmp_path: Path, sim: Any, count: int = 3, **account: Any) -> tuple[Path, LocalStorage, list[Any]]:
+    recs = sim.add("convirza", count, kind="wav", seconds=1.0)
+    config = make_config(tmp_path, sim, {"url": f"file://{tmp_path / 'archive'}"}, transcode={"rendition": "mp3"})
+    result = invoke(config, sim, "run", "--once")
+    assert result.exit_code == 0, result.output
+    if account:
+        text = config.read_text()
+        for key, value in account.items():
+            text = "\n".join(f'{key} = "{value}"' if line.startswith(f"{key} =") else line
+                             for line in text.splitlines()) + "\n"
+        config.write_text(text)
+    return config, LocalStorage(tmp_path / "archive"), recs
+
+
+def _audit(config: Path, *args: str) -> Result:
+    """The CLI with no token variable in the environment at all."""
+    return CliRunner().invoke(cli, [args[0], "--config", str(config), *args[1:]], env={}, catch_exceptions=False)
+
+
+def _rehash(folder: Path) -> dict[str, str]:
+    listed = {}
+    for line in (folder / "MANIFEST.sha256").read_text().splitlines():
+        sha, name = line.split("  ", 1)
+        listed[name] = sha
+    actual = {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in folder.rglob("*") if p.is_file() and p.name != "MANIFEST.sha256"}
+    assert listed == actual
+    return listed
+
+
+def test_show_finds_a_recording_by_id_alone_then_by_the_index(tmp_path: Path, sim: Any) -> None:
+    config, storage, recs = _archive(tmp_path, sim)
+    meta_key, doc = documents(storage)[recs[1].id]
+
+    shown = _audit(config, "show", "--account", "c-convirza", "--id", recs[1].id, "--json")
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    assert document["schema"] == "recarchive.show/1" and document["archived"] is True
+    assert document["found_by"] == "day folders"  # archived before any index entry existed
+    [folder] = document["folders"]
+    [revision] = folder["revisions"]
+    roles = {o["role"]: o for o in revision["objects"]}
+    assert set(roles) == {"original", "rendition", "metadata"}
+    for entry in doc["objects"]:
+        shown_obj = roles[entry["role"]]
+        assert (shown_obj["key"], shown_obj["size"], shown_obj["sha256"]) == (entry["key"], entry["size"],
+                                                                              entry["sha256"])
+        assert shown_obj["stored_size"] == entry["size"]
+    body = storage.read_bytes(meta_key)
+    assert roles["metadata"]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert revision["manifest"]["state"] == "pending"  # archived today: the day is not closed yet
+    assert {line["key"] for line in revision["manifest"]["lines"]} == {o["key"] for o in revision["objects"]}
+    assert document["problems"] == []
+
+    write_index(storage, doc)
+    assert index_folders(storage, "convirza", "c-convirza", recs[1].id) == [meta_key[: -len("metadata.json")]]
+    again = json.loads(_audit(config, "show", "--account", "c-convirza", "--id", recs[1].id, "--json").stdout)
+    assert again["found_by"] == "index" and again["folders"] == document["folders"]
+
+    text = _audit(config, "show", "--account", "c-convirza", "--id", recs[1].id)
+    assert text.exit_code == 0
+    assert roles["original"]["key"] in text.stdout and roles["original"]["sha256"] in text.stdout
+
+
+def test_show_of_an_id_never_archived_exits_1(tmp_path: Path, sim: Any) -> None:
+    config, _storage, _recs = _archive(tmp_path, sim, count=1)
+    result = _audit(config, "show", "--account", "c-convirza", "--id", "no-such-call", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["archived"] is False
+    text = _audit(config, "show", "--account", "c-convirza", "--id", "no-such-call")
+    assert text.exit_code == 1 and "not archived" in text.stdout
+
+
+def test_show_falls_back_to_the_manifests_outside_the_configured_days(tmp_path: Path, sim: Any) -> None:
+    later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT00:00:00Z")
+    config, storage, recs = _archive(tmp_path, sim, count=2, start=later)
+    result = _audit(config, "show", "--account", "c-convirza", "--id", recs[0].id, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["found_by"] == "manifests"
+
+
+def test_export_writes_what_manifest_sha256_lists_and_the_chain(tmp_path: Path, sim: Any) -> None:
+    config, storage, recs = _archive(tmp_path, sim)
+    close_days(storage, "c-convirza", now=datetime.now(UTC) + timedelta(days=3))  # today's day is closed
+    out = tmp_path / "handover"
+    result = _audit(config, "export", "--account", "c-convirza", "--id", recs[0].id, "--id", recs[2].id,
+                    "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["schema"] == "recarchive.export/1" and summary["ok"] is True and summary["problems"] == []
+    written = _rehash(out)
+    docs = documents(storage)
+    for rid in (recs[0].id, recs[2].id):
+        meta_key, doc = docs[rid]
+        assert meta_key in written
+        assert (out / meta_key).read_bytes() == storage.read_bytes(meta_key)
+        for entry in doc["objects"]:
+            rel = entry["key"].split("/archive/", 1)[-1] if "/archive/" in entry["key"] else entry["key"]
+            assert written[rel] == entry["sha256"]
+    assert recs[1].id not in "".join(written)
+    manifests = [name for name in written if name.startswith("_manifests/c-convirza/") and name.endswith(".jsonl")]
+    assert "_manifests/c-convirza/chain.jsonl" in manifests
+    chain = [json.loads(line) for line in (out / "_manifests/c-convirza/chain.jsonl").read_text().splitlines()]
+    assert len(chain) >= 2 and chain[0]["manifest"] == f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
+    for earlier, later in zip(chain, chain[1:], strict=False):
+        assert later["prev"] == earlier["manifest"] and later["prev_sha256"] == earlier["sha256"]
+    day_file = f"_manifests/c-convirza/{chain[0]['manifest']}"
+    assert hashlib.sha256((out / day_file).read_bytes()).hexdigest() == chain[0]["sha256"]
+    assert summary["chain"]["head"] == chain[-1]["manifest"]
+    export_doc = json.loads((out / "export.json").read_text())
+    assert [r["recording_id"] for r in export_doc["recordings"]] == [recs[0].id, recs[2].id]
+
+
+def test_export_names_an_altered_object_and_a_rewritten_manifest(tmp_path: Path, sim: Any) -> None:
+    config, storage, recs = _archive(tmp_path, sim, count=2)
+    close_days(storage, "c-convirza", now=datetime.now(UTC) + timedelta(days=3))
+    _meta_key, doc = documents(storage)[recs[0].id]
+    original = next(o for o in doc["objects"] if o["role"] == "original")
+    path = tmp_path / "archive" / original["key"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    day = tmp_path / "archive" / "_manifests" / "c-convirza" / f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
+    day.chmod(0o644)
+    day.write_bytes(day.read_bytes() + b"\n")
+
+    out = tmp_path / "handover"
+    result = _audit(config, "export", "--account", "c-convirza", "--id", recs[0].id, "--out", str(out), "--json")
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    altered = [p for p in problems if p["key"] == original["key"]]
+    assert altered and altered[0]["problem"] == "altered"
+    assert altered[0]["expected"].startswith(original["sha256"])
+    assert any(p["problem"] == "manifest chain broken" for p in problems)
+    _rehash(out)  # MANIFEST.sha256 lists exactly what was written, altered bytes included
+
+    refused = _audit(config, "export", "--account", "c-convirza", "--id", recs[0].id, "--out", str(out))
+    assert refused.exit_code == 2 and "not an empty folder" in refused.output
+
+
+def test_export_of_an_id_never_archived_exits_1(tmp_path: Path, sim: Any) -> None:
+    config, _storage, recs = _archive(tmp_path, sim, count=1)
+    out = tmp_path / "handover"
+    result = _audit(config, "export", "--account", "c-convirza", "--id", recs[0].id, "--id", "nope",
+                    "--out", str(out), "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert [p["key"] for p in summary["problems"]] == ["nope"]
+    _rehash(out)
