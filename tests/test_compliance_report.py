@@ -72,7 +72,9 @@ def test_status_warns_when_a_pending_link_is_about_to_expire(tmp_path: Path, sim
     account = json_out(status)["accounts"][0]
     assert account["parked"] == 1
     # the simulator's links live 60 s: the parked recording's link runs out long before 2 days
-    assert any("expires" in w for w in account["warnings"]), account["warnings"]
+    expiry = [w for w in account["warnings"] if w["kind"] == "link_expiry"]
+    assert len(expiry) == 1 and "expires" in expiry[0]["message"] and expiry[0]["expires_at"], account["warnings"]
+    assert json_out(status)["schema"] == "recarchive.status/1"
     from storage.local import LocalStorage
     from worker.pipeline.state import StateStore
 

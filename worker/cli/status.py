@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from config import Settings
 from storage import Storage, open_storage
-from worker.cli._common import config_option, emit_json, guarded, load
+from worker.cli._common import config_option, emit_json, guarded, load, pick_accounts
+from worker.cli._output import human_duration, print_table, schema, stdout_console
 from worker.pipeline.state import StateStore
+from worker.redact import mask_secrets
 
 __all__ = ["account_status", "status"]
 
@@ -30,24 +30,36 @@ def account_status(settings: Settings, storage: Storage, name: str) -> dict[str,
     last = state.last_pass(name) or {}
     parked = [p.as_dict() for p in state.parked(name)]
     mark = state.watermark(name)
-    warnings: list[str] = []
+    # each warning is structured for scripts (kind and the figures behind it) and says it in words
+    warnings: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
     pending_expiry = last.get("oldest_pending_expires_at")
     if pending_expiry:
         expires = datetime.fromisoformat(str(pending_expiry).replace("Z", "+00:00"))
-        if expires - datetime.now(UTC) < EXPIRY_WARNING:
-            warnings.append(f"backlog: a pending recording's link expires at {pending_expiry}")
-    if mark is not None and datetime.now(UTC) - mark > max(settings.schedule.discover_every * 3, timedelta(hours=1)):
-        warnings.append(f"watermark is {datetime.now(UTC) - mark} behind (not-ready recordings or failed passes)")
+        if expires - now < EXPIRY_WARNING:
+            warnings.append({"kind": "link_expiry", "expires_at": pending_expiry,
+                             "message": f"backlog: a pending recording's link expires at {pending_expiry} "
+                                        f"(in {human_duration((expires - now).total_seconds())})"})
+    lag = None if mark is None else (now - mark).total_seconds()
+    allowed = max(settings.schedule.discover_every * 3, timedelta(hours=1))
+    if lag is not None and lag > allowed.total_seconds():
+        warnings.append({"kind": "watermark_lag", "expected": f"at most {human_duration(allowed.total_seconds())}",
+                         "found": human_duration(lag), "lag_seconds": round(lag),
+                         "message": f"watermark is {human_duration(lag)} behind "
+                                    "(not-ready recordings or failed passes)"})
     flagged = last.get("flagged") or {}
     if flagged:
-        warnings.append("integrity flags in the last pass: " + ", ".join(
-            f"{rid} ({'/'.join(flags)})" for rid, flags in sorted(flagged.items())[:20]))
+        warnings.append({"kind": "integrity_flags", "recordings": {rid: list(flags) for rid, flags in flagged.items()},
+                         "message": "integrity flags in the last pass: " + ", ".join(
+                             f"{rid} ({'/'.join(flags)})" for rid, flags in sorted(flagged.items())[:20])})
     if last.get("error"):
-        warnings.append(f"last pass failed: {last['error']}")
+        warnings.append({"kind": "last_pass_failed", "reason": last.get("error_reason"),
+                         "message": f"last pass failed: {last['error']}"})
     return {
         "account": name,
         "provider": account.provider,
         "watermark": mark.strftime("%Y-%m-%dT%H:%M:%SZ") if mark else None,
+        "watermark_lag_seconds": None if lag is None else round(lag),
         "last_pass": last.get("finished_at"),
         "archived": archived,
         "pending": int(last.get("pending", 0) or 0),
@@ -61,32 +73,33 @@ def account_status(settings: Settings, storage: Storage, name: str) -> dict[str,
 
 @click.command()
 @config_option
+@click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.option("-v", "--verbose", count=True)
 @guarded
-def status(config_file: str | None, as_json: bool, verbose: int) -> None:
+def status(config_file: str | None, accounts: tuple[str, ...], as_json: bool, verbose: int) -> None:
     """Per account: watermark, counts archived / pending / not ready / parked, each parked reason."""
     settings = load(config_file, verbose=verbose)
     storage = open_storage(settings.storage)
     try:
         storage.check()
-        report = [account_status(settings, storage, a.name) for a in settings.accounts]
+        report = [account_status(settings, storage, a.name) for a in pick_accounts(settings, accounts)]
     finally:
         storage.close()
     if as_json:
-        emit_json({"storage": storage.url, "accounts": report})
+        emit_json({"schema": schema("status"), "storage": storage.url, "accounts": report})
         return
-    console = Console()
-    table = Table(title=f"recarchive status — {storage.url}")
-    for column in ("account", "provider", "watermark", "archived", "pending", "not ready", "parked"):
-        table.add_column(column)
-    for row in report:
-        table.add_row(row["account"], row["provider"], row["watermark"] or "-", str(row["archived"]),
-                      str(row["pending"]), str(row["not_ready"]), str(row["parked"]))
-    console.print(table)
+    console = stdout_console()
+    print_table(console, f"recarchive status — {storage.url}",
+                ("account", "provider", "watermark", "lag", "archived", "pending", "not ready", "parked"),
+                [(row["account"], row["provider"], row["watermark"] or "-",
+                  "-" if row["watermark_lag_seconds"] is None else human_duration(row["watermark_lag_seconds"]),
+                  str(row["archived"]), str(row["pending"]), str(row["not_ready"]), str(row["parked"]))
+                 for row in report], right=("lag", "archived", "pending", "not ready", "parked"))
     for row in report:
         for parked in row["parked_failures"]:
-            console.print(f"  parked {row['account']}/{parked['recording_id']} ({parked.get('kind', 'recording')}): "
-                          f"{parked['reason']}: {parked['message']}")
+            console.out(f"parked {row['account']}/{parked['recording_id']} ({parked.get('kind', 'recording')}): "
+                        f"{parked['reason']}: {mask_secrets(str(parked['message']))}", highlight=False)
         for warning in row["warnings"]:
-            console.print(f"  [yellow]warning {row['account']}: {warning}")
+            console.out(f"warning {row['account']}: {mask_secrets(warning['message'])}",
+                        style="yellow", highlight=False)
