@@ -256,6 +256,48 @@ def test_convoso_lead_spelling_404_switch(sim: Simulator, http: httpx.Client) ->
 # -- Salesloft ----------------------------------------------------------------------------------------
 
 
+def convoso_log(http: httpx.Client, sim: Simulator, **params: Any) -> httpx.Response:
+    params.setdefault("auth_token", sim.token("convoso"))
+    params.setdefault("include_recordings", 1)
+    return http.get(f"{sim.base_url('convoso')}/v1/log/retrieve", params=params)
+
+
+def test_convoso_call_log_shape_order_and_media_fields(sim: Simulator, http: httpx.Client) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    ready = sim.add("convoso", 2, seconds=3.0, started_at=start)
+    waiting = sim.add("convoso", state="not_ready", started_at=start + timedelta(minutes=5))[0]
+    newest = convoso_log(http, sim).json()["data"]
+    assert set(newest) == {"offset", "limit", "total_found", "entries", "results"}
+    assert newest["total_found"] == "3" and newest["entries"] == 3 and newest["limit"] == 500
+    assert [c["id"] for c in newest["results"]] == [r.extra["call_id"] for r in (waiting, *reversed(ready))]
+    oldest = convoso_log(http, sim, order="asc", limit=2).json()["data"]
+    call = oldest["results"][0]
+    assert {"id", "lead_id", "call_date", "call_length", "status", "user_id", "recording"} <= set(call)
+    assert call["call_date"] == start.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M:%S")
+    [element] = call["recording"]
+    assert set(element) == {"recording_id", "src", "type", "filename", "public_url"}
+    assert str(element["recording_id"]) == ready[0].id and http.get(element["src"]).content == ready[0].data
+    assert newest["results"][0]["recording"] == []  # not ready: the call exists, its recording not yet
+    assert "recording" not in convoso_log(http, sim, include_recordings=0).json()["data"]["results"][0]
+    sim.set_option("convoso_log_media", "filename")
+    element = convoso_log(http, sim, order="asc").json()["data"]["results"][0]["recording"][0]
+    assert element["src"] == "" and element["filename"] == ready[0].extra["filename"]
+    sim.set_option("convoso_log_media", "public_url")
+    element = convoso_log(http, sim, order="asc").json()["data"]["results"][0]["recording"][0]
+    assert element["src"] == "" and http.get(element["public_url"]).content == ready[0].data
+    assert convoso_log(http, sim, auth_token="wrong").json() == {"success": False, "code": 401,
+                                                                 "text": "Invalid auth token"}
+    assert convoso_log(http, sim, limit=0).json()["success"] is False
+
+
+def test_convoso_unknown_lead_is_code_6001(sim: Simulator, http: httpx.Client) -> None:
+    sim.add("convoso")
+    sim.set_option("convoso_unknown_leads", ["404404"])
+    assert convoso_list(http, sim, lead_id="404404").json() == {"success": False, "code": 6001,
+                                                                "text": "No such Lead"}
+    assert convoso_list(http, sim).json()["success"] is True
+
+
 def test_salesloft_envelope_paging_sorting_and_filters(sim: Simulator, http: httpx.Client) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     recs = sim.add("salesloft", 5, seconds=2.5, started_at=start)
@@ -271,7 +313,8 @@ def test_salesloft_envelope_paging_sorting_and_filters(sim: Simulator, http: htt
     items += last["data"]
     assert [i["id"] for i in items] == [r.id for r in (*recs, video, waiting)]
     assert items[0]["duration"] == 2500 and items[0]["media_type"] == "audio"
-    assert items[0]["recording"]["_href"] == f"{sim.url}/salesloft/v2/recordings/{items[0]['recording']['id']}"
+    assert items[0]["recording"]["_href"] == f"{sim.url}/salesloft/v2/conversations/{items[0]['id']}/recording"
+    assert items[0]["recording"]["id"] == recs[0].extra["recording_id"]
     assert items[5]["media_type"] == "video" and items[6]["recording"] is None
     default = http.get(url, headers=auth(sim, "salesloft")).json()["data"]
     assert [i["id"] for i in default] == [r.id for r in (waiting, video, *reversed(recs))]  # DESC by default
@@ -308,34 +351,95 @@ def test_salesloft_recording_href_json_redirect_and_bytes(sim: Simulator, http: 
     assert expired.status_code == 403 and b"AccessDenied" in expired.content
 
 
+@pytest.mark.parametrize(("mode", "where"), [("json", ("data", "url")), ("json_top", ("url",)),
+                                             ("recording_url", ("data", "recording_url")),
+                                             ("download_url", ("download_url",))])
+def test_salesloft_recording_endpoint_answer_shapes_on_the_storage_host(sim: Simulator, http: httpx.Client,
+                                                                        mode: str, where: tuple[str, ...]) -> None:
+    rec = sim.add("salesloft", seconds=1.0)[0]
+    sim.set_delivery("salesloft", rec.id, mode)
+    body: Any = http.get(f"{sim.base_url('salesloft')}/v2/conversations/{rec.id}/recording",
+                         headers=auth(sim, "salesloft")).json()
+    for key in where:
+        body = body[key]
+    assert urlsplit(body).hostname == "localhost" and urlsplit(body).port == sim.port  # not the API host
+    assert http.get(body).content == rec.data
+    with pytest.raises(ValueError):
+        sim.set_delivery("salesloft", rec.id, "carrier-pigeon")
+
+
+def test_salesloft_download_permission_and_shared_minute_budget(sim: Simulator, http: httpx.Client) -> None:
+    rec = sim.add("salesloft", seconds=1.0)[0]
+    url = f"{sim.base_url('salesloft')}/v2/conversations"
+    first = http.get(url, headers=auth(sim, "salesloft"))
+    assert first.headers["x-ratelimit-endpoint-cost"] == "1"
+    assert first.headers["x-ratelimit-remaining-minute"] == "599"
+    assert http.get(url, params={"page": 101}, headers=auth(sim, "salesloft")).headers[
+        "x-ratelimit-endpoint-cost"] == "3"
+    assert http.get(url, params={"page": 501}, headers=auth(sim, "salesloft")).headers[
+        "x-ratelimit-remaining-minute"] == str(600 - 1 - 3 - 30)
+    sim.set_option("salesloft_other_usage", 600 - 34 - 2)  # the customer's other integrations
+    assert http.get(url, headers=auth(sim, "salesloft")).headers["x-ratelimit-remaining-minute"] == "1"
+    assert http.get(url, headers=auth(sim, "salesloft")).headers["x-ratelimit-remaining-minute"] == "0"
+    spent = http.get(url, headers=auth(sim, "salesloft"))
+    assert spent.status_code == 429 and 1 <= int(spent.headers["retry-after"]) <= 60
+    sim.set_option("salesloft_other_usage", 0)
+    sim.set_option("salesloft_download_permission", False)
+    denied = http.get(f"{url}/{rec.id}/recording", headers=auth(sim, "salesloft"))
+    assert denied.status_code == 403 and "Download Conversations" in denied.text
+
+
 # -- Envoy --------------------------------------------------------------------------------------------
 
 
-def test_envoy_list_cursor_and_recording_fields(sim: Simulator, http: httpx.Client) -> None:
+def envoy_pages(http: httpx.Client, sim: Simulator, size: int, **params: Any) -> list[dict[str, Any]]:
+    url, number, calls = f"{sim.base_url('envoy')}/api/v1/calls", 1, []
+    while True:
+        page = http.get(url, params={"page": number, "page_size": size, **params}, headers=auth(sim, "envoy")).json()
+        calls += page["data"]
+        if not page["data"] or number >= page["pagination"]["total_pages"]:
+            return calls
+        number += 1
+
+
+def test_envoy_lists_pages_of_the_documented_envelope(sim: Simulator, http: httpx.Client) -> None:
     recs = sim.add("envoy", 5, seconds=2.0)
     url = f"{sim.base_url('envoy')}/api/v1/calls"
-    seen, cursor = [], None
-    while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = http.get(url, params=params, headers=auth(sim, "envoy")).json()
-        seen += [c["call_id"] for c in page["data"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert seen == [r.id for r in recs] and all(r.id.startswith("call_") for r in recs)
-    after = recs[3].created_at.isoformat()
-    assert [c["call_id"] for c in http.get(url, params={"created_after": after}, headers=auth(sim, "envoy"))
-            .json()["data"]] == [r.id for r in recs[3:]]
+    first = http.get(url, params={"page": 1, "page_size": 2}, headers=auth(sim, "envoy")).json()
+    assert first["pagination"] == {"page": 1, "page_size": 2, "total_count": 5, "total_pages": 3, "has_next": True,
+                                   "has_prev": False}
+    assert set(first["data"][0]) == {"id", "status", "call_time", "created_at", "updated_at", "call_direction",
+                                     "phone_number", "to_number", "from_number", "call_start_time", "call_end_time",
+                                     "call_type", "load_id", "organization_id", "created_by_id", "recording_status",
+                                     "load_number"}  # the keys of the "List calls" example
+    calls = envoy_pages(http, sim, 2)
+    assert [c["id"] for c in calls] == [r.id for r in reversed(recs)]  # newest first
+    assert {c["recording_status"] for c in calls} == {"AVAILABLE"} and calls[0]["status"] == "COMPLETED"
+    assert http.get(url, headers=auth(sim, "envoy")).json()["pagination"]["page_size"] == 20
+    today, tomorrow = recs[0].created_at.date(), recs[0].created_at.date() + timedelta(days=1)
+    assert len(envoy_pages(http, sim, 100, start_date=today.isoformat(), end_date=today.isoformat())) == 5
+    assert envoy_pages(http, sim, 100, start_date=tomorrow.isoformat()) == []
+    for bad in ({"page_size": 101}, {"page_size": 0}, {"page": 0}, {"start_date": "yesterday"}):
+        assert http.get(url, params=bad, headers=auth(sim, "envoy")).status_code == 422
+    one = http.get(f"{url}/{recs[0].id}", headers=auth(sim, "envoy")).json()
+    assert one["id"] == recs[0].id and one["call_start_time"] == recs[0].started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_envoy_recording_fields_on_the_storage_host(sim: Simulator, http: httpx.Client) -> None:
+    recs = sim.add("envoy", 2, seconds=2.0)
+    url = f"{sim.base_url('envoy')}/api/v1/calls"
     body = http.get(f"{url}/{recs[0].id}/recording", headers=auth(sim, "envoy")).json()
     assert set(body) == {"call_id", "url", "content_type", "expires_at", "recording_status", "duration_seconds",
                          "file_size_bytes", "recording_start_time"}
-    assert body["recording_status"] == "completed" and body["content_type"] == "audio/mp4"
+    assert body["recording_status"] == "AVAILABLE" and body["content_type"] == "audio/mp4"
     assert body["file_size_bytes"] == recs[0].size and body["duration_seconds"] == 2.0
     assert body["recording_start_time"] == recs[0].started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert urlsplit(body["url"]).hostname == "localhost"  # the storage host, not the API's 127.0.0.1
     media = http.get(body["url"])
     assert media.content == recs[0].data and media.content[4:8] == b"ftyp"
     bare_uuid = recs[1].id.removeprefix("call_")
     assert http.get(f"{url}/{bare_uuid}/recording", headers=auth(sim, "envoy")).json()["call_id"] == recs[1].id
+    assert sim.account("envoy")["allowed_media_hosts"] == [f"localhost:{sim.port}"]
 
 
 def test_envoy_not_ready_missing_malformed_and_org(sim: Simulator, http: httpx.Client) -> None:
@@ -344,12 +448,14 @@ def test_envoy_not_ready_missing_malformed_and_org(sim: Simulator, http: httpx.C
     video = sim.add("envoy", kind="mp4", seconds=1.0)[0]
     url = f"{sim.base_url('envoy')}/api/v1/calls"
     body = http.get(f"{url}/{waiting.id}/recording", headers=auth(sim, "envoy")).json()
-    assert body["recording_status"] == "processing" and body["url"] is None
+    assert body["recording_status"] == "PROCESSING" and body["url"] is None
     sim.set_state("envoy", waiting.id, "not_ready", detail="pending")
-    assert http.get(f"{url}/{waiting.id}/recording", headers=auth(sim, "envoy")).json()["recording_status"] == "pending"
+    assert http.get(f"{url}/{waiting.id}/recording", headers=auth(sim, "envoy")).json()["recording_status"] == "PENDING"
     assert http.get(f"{url}/{none.id}/recording", headers=auth(sim, "envoy")).status_code == 404
+    listed = {c["id"]: c["recording_status"] for c in envoy_pages(http, sim, 100)}
+    assert listed == {waiting.id: "PENDING", none.id: "NOT_RECORDED", video.id: "AVAILABLE"}
     sim.set_state("envoy", none.id, "no_recording", detail="failed")
-    assert http.get(f"{url}/{none.id}/recording", headers=auth(sim, "envoy")).json()["recording_status"] == "failed"
+    assert http.get(f"{url}/{none.id}", headers=auth(sim, "envoy")).json()["recording_status"] == "FAILED"
     assert http.get(f"{url}/call_00000000-0000-0000-0000-000000000000/recording",
                     headers=auth(sim, "envoy")).status_code == 404
     assert http.get(f"{url}/not-an-id/recording", headers=auth(sim, "envoy")).status_code == 422
@@ -543,7 +649,7 @@ def test_media_faults_that_break_delivery(sim: Simulator, http: httpx.Client) ->
     assert len(head) > 100_000
     sim.set_fault("envoy", rec.id, "foreign_url", times=1)
     assert urlsplit(envoy_url(http, sim, rec.id)).hostname == "127.0.0.2"
-    assert urlsplit(envoy_url(http, sim, rec.id)).hostname == "127.0.0.1"
+    assert urlsplit(envoy_url(http, sim, rec.id)).hostname == "localhost"
 
 
 @pytest.mark.parametrize("vendor", ["convoso", "siro", "salesloft", "convirza"])
@@ -645,18 +751,16 @@ def test_duplicates_across_pages_still_list_everything(sim: Simulator, http: htt
     assert len(ids) > len(set(ids)) and set(ids) == {int(r.id) for r in recs}
 
 
-def test_duplicates_across_cursor_pages(sim: Simulator, http: httpx.Client) -> None:
+def test_duplicates_across_envoy_pages_and_inflated_total(sim: Simulator, http: httpx.Client) -> None:
     recs = sim.add("envoy", 5, seconds=1.0)
     sim.set_api_fault("envoy", "duplicates_across_pages")
-    url = f"{sim.base_url('envoy')}/api/v1/calls"
-    seen, cursor = [], None
-    for _ in range(10):
-        page = http.get(url, params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=auth(sim, "envoy"))
-        seen += [c["call_id"] for c in page.json()["data"]]
-        cursor = page.json()["next_cursor"]
-        if cursor is None:
-            break
+    seen = [c["id"] for c in envoy_pages(http, sim, 2)]
     assert len(seen) > 5 and set(seen) == {r.id for r in recs}
+    sim.clear_api_fault("envoy")
+    sim.set_api_fault("envoy", "empty_page_nonzero_total", extra=5)
+    tail = http.get(f"{sim.base_url('envoy')}/api/v1/calls", params={"page": 2, "page_size": 5},
+                    headers=auth(sim, "envoy")).json()
+    assert tail["data"] == [] and tail["pagination"]["total_count"] == 10 and tail["pagination"]["total_pages"] == 2
 
 
 def test_insert_during_paging_shifts_offsets(sim: Simulator, http: httpx.Client) -> None:
@@ -692,7 +796,8 @@ def test_control_endpoints(sim: Simulator, http: httpx.Client) -> None:
     assert {"time", "vendor", "method", "path", "status", "kind"} <= set(log[0])
     assert all(entry["vendor"] != "_sim" for entry in log)
     accounts = http.get(f"{sim.url}/_sim/accounts").json()
-    assert len(accounts["accounts"]) == 5 and set(accounts["environ"]) == set(sim.environ())
+    assert [a["name"] for a in accounts["accounts"]] == [f"sim-{v}" for v in VENDORS] + ["sim-convoso-all"]
+    assert "lead_ids" not in accounts["accounts"][-1] and set(accounts["environ"]) == set(sim.environ())
     bogus = {"vendor": "envoy", "id": first, "fault": "bogus"}
     assert http.post(f"{sim.url}/_sim/fault", json=bogus).status_code == 400
     assert http.post(f"{sim.url}/_sim/add", content=b"[1]").status_code == 400
@@ -723,6 +828,11 @@ def test_accounts_are_valid_config(sim: Simulator, tmp_path: Path) -> None:
     earliest = min(r.started_at for r in sim.recordings("convirza"))
     assert settings.account("sim-convirza").start == earliest - timedelta(days=1)
     assert sim.account("siro", name="x", start="2026-01-01T00:00:00Z")["start"] == "2026-01-01T00:00:00Z"
+    whole = settings_from_mapping({"storage": {"url": str(tmp_path)}, "accounts": [
+        sim.account("convoso", name="all", lead_ids=None, media_base_url=None)]}, sim.environ()).account("all")
+    assert whole.lead_ids is None and whole.media_base_url is None and whole.timezone == "America/New_York"
+    for vendor in ("envoy", "salesloft"):
+        assert settings.account(f"sim-{vendor}").allowed_media_hosts == [f"localhost:{sim.port}"]
 
 
 def test_demo_dataset_mix(demo_sim: Simulator) -> None:
@@ -749,7 +859,7 @@ def test_serve_output_lists_vendors(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for vendor in VENDORS:
         assert "base_url=http://127.0.0.1:" in out and f"/{vendor} " in out
-    assert "SIM_CONVOSO_TOKEN" in out and "media_base_url=" in out
+    assert "SIM_CONVOSO_TOKEN" in out and "media_base_url=" in out and "sim-convoso-all " in out
     assert Simulator().token("convoso") not in out
 
 

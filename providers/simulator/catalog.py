@@ -193,8 +193,20 @@ class SimOptions:
     convoso_timezone: str = "America/New_York"
     #: the Convoso field table says offset/limit/total are strings; False serves ints (its example)
     convoso_string_numbers: bool = True
+    #: Convoso: leads its API does not know (answered ``success: false``, code 6001)
+    convoso_unknown_leads: list[str] = field(default_factory=list)
+    #: Convoso call log: which field of a recording element carries the media ("src", "public_url"
+    #: or "filename"; the others are left empty)
+    convoso_log_media: str = "src"
     #: Salesloft: serve a bare JSON array (the document's example) instead of the data/metadata envelope
     salesloft_bare_array: bool = False
+    #: Salesloft: the team's cost units a minute (600 on the public page; benchmarks may raise it)
+    salesloft_budget: int = 600
+    #: Salesloft: cost units of that budget spent by the customer's other integrations
+    #: (``x-ratelimit-remaining-minute`` shrinks by it; a request it cannot pay answers 429)
+    salesloft_other_usage: int = 0
+    #: Salesloft: whether the API user has the "Download Conversations" permission (else 403)
+    salesloft_download_permission: bool = True
     #: Envoy: when set, a request with a different ``X-Organization-ID`` answers 403
     envoy_organization_id: str | None = None
     #: Siro: sign the storage URLs its gateway hands out (S3-style query), checked by the storage host

@@ -136,7 +136,9 @@ def _replace_media(sim: Simulator, request: Request, body: dict[str, Any]) -> An
 
 
 def _accounts(sim: Simulator, request: Request, body: dict[str, Any]) -> Any:
-    return {"accounts": [sim.account(vendor) for vendor in VENDORS], "environ": sim.environ()}
+    from providers.simulator.demo import demo_accounts  # demo imports core, which imports this module
+
+    return {"accounts": demo_accounts(sim, prefix="sim"), "environ": sim.environ()}
 
 
 def _requests(sim: Simulator, request: Request, body: dict[str, Any]) -> Any:

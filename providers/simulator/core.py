@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from providers.simulator import control, convirza, convoso, envoy, listing, salesloft, siro
 from providers.simulator._http import iso_s
@@ -144,6 +145,15 @@ class Simulator:
             return f"{self.url}/convoso/recordings/"
         return None
 
+    def storage_origin(self) -> str:
+        """Where Envoy's and Salesloft's signed media URLs point: this server under another host name
+        (``localhost`` for ``127.0.0.1`` and back), so that, as at the vendors, media lives on a host
+        that is not the API's. Its origin differs from ``base_url``'s, so no credential may go there,
+        and an account fetches it only with ``allowed_media_hosts`` naming it (``account`` adds it)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        other = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(host, host)
+        return f"http://{other}:{self.port}"
+
     def media_api_url(self, vendor: str) -> str | None:
         """Siro's API gateway (signed media URLs), a host of its own; None for the other vendors."""
         return f"{self.origin('siro-gateway')}/siro" if _vendor(vendor) == "siro" else None
@@ -186,7 +196,15 @@ class Simulator:
                            oauth_client_secret_env=siro.OAUTH_SECRET_ENV, oauth_user_id=siro.USER_ID)
         elif vendor == "envoy" and self.options.envoy_organization_id:
             account["organization_id"] = self.options.envoy_organization_id
-        account.update(overrides)
+        if vendor in ("envoy", "salesloft"):  # their media is on the storage host (``storage_origin``)
+            account["allowed_media_hosts"] = [urlsplit(self.storage_origin()).netloc]  # host:port
+        elif vendor == "siro":  # its signed media: the storage server, a host:port of its own
+            account["allowed_media_hosts"] = [urlsplit(self.origin("siro-storage")).netloc]
+        for key, value in overrides.items():  # None removes a key (a Convoso account without lead_ids)
+            if value is None:
+                account.pop(key, None)
+            else:
+                account[key] = value
         return account
 
     # -- recordings ---------------------------------------------------------------------------------
@@ -299,9 +317,11 @@ class Simulator:
         return recording
 
     def set_delivery(self, vendor: str, recording_id: str, mode: str) -> None:
-        """Salesloft: how ``recording._href`` answers: ``json`` (default), ``redirect`` or ``bytes``."""
-        if _vendor(vendor) != "salesloft" or mode not in ("json", "redirect", "bytes"):
-            raise ValueError("set_delivery: salesloft only, mode json | redirect | bytes")
+        """Salesloft: how the recording endpoint answers (``salesloft.DELIVERIES``): JSON with the URL at
+        ``data.url`` (``json``, the default), ``url`` (``json_top``), ``data.recording_url``
+        (``recording_url``) or ``download_url``; a 302 to it (``redirect``); or the bytes (``bytes``)."""
+        if _vendor(vendor) != "salesloft" or mode not in salesloft.DELIVERIES:
+            raise ValueError(f"set_delivery: salesloft only, mode {' | '.join(salesloft.DELIVERIES)}")
         self.get(vendor, recording_id).delivery = mode
 
     # -- faults and switches ------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from __future__ import annotations
 import random
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from providers.simulator.catalog import VENDORS
 from providers.simulator.core import Simulator
 
-__all__ = ["demo_dataset", "serve"]
+__all__ = ["demo_accounts", "demo_dataset", "serve"]
 
 _PALETTE = (4.0, 9.0, 17.0, 33.0, 61.0, 118.0)
 #: per vendor: (kind, state) of each recording, in the order they are added
@@ -45,6 +46,14 @@ def demo_dataset(sim: Simulator) -> None:
             sim.add(vendor, kind=kind, seconds=seconds, started_at=started, state=state, lead_id=lead)
 
 
+def demo_accounts(sim: Simulator, *, prefix: str = "demo") -> list[dict[str, Any]]:
+    """One account per vendor, plus a second Convoso account without ``lead_ids`` (the whole account,
+    discovered from the call log, as a contact centre archives it): ``[[accounts]]`` mappings."""
+    accounts = [sim.account(vendor, name=f"{prefix}-{vendor}") for vendor in VENDORS]
+    accounts.append(sim.account("convoso", name=f"{prefix}-convoso-all", lead_ids=None))
+    return accounts
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080, *, dataset: str = "demo", seed: int = 0,
           show_tokens: bool = False, stop: threading.Event | None = None) -> None:
     """Serve the simulator until Ctrl-C (or ``stop`` is set), announcing one line per vendor.
@@ -57,10 +66,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, dataset: str = "demo", s
         if dataset == "demo":
             demo_dataset(sim)
         print(f"recarchive simulator on {sim.url} (seed {seed}); Ctrl-C stops it", flush=True)
-        for vendor in VENDORS:
-            account = sim.account(vendor)
+        for account in demo_accounts(sim, prefix="sim"):
+            vendor = account["provider"]
             extras = "".join(f" {key}={_text(account[key])}" for key in _SHOWN if key in account)
-            print(f"  {vendor:<9} base_url={account['base_url']}{extras} token_env={account['token_env']}"
+            print(f"  {account['name']:<17} base_url={account['base_url']}{extras} token_env={account['token_env']}"
                   f" recordings={len(sim.recordings(vendor))}", flush=True)
         if show_tokens:
             for name, value in sim.environ().items():

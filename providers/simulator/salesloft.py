@@ -1,23 +1,35 @@
-"""Salesloft ``GET /v2/conversations`` (document 001) and the recording behind each conversation.
+"""Salesloft ``GET /v2/conversations`` (seed 001), the recording behind each conversation, and the
+team's shared rate-limit budget.
 
 Served as documented: Bearer auth; ``created_at[gte|gt|lte|lt]`` (ISO 8601, compared at full
 precision), ``sort_by`` (created_at | updated_at | duration, default created_at),
 ``sort_direction`` (ASC | DESC in any case, default DESC), ``per_page`` 1-100 (default 25),
 ``page`` (default 1), ``include_paging_counts``; items with the document's fields (``duration`` in
 milliseconds, ``media_type`` audio | video, ``recording`` ``{"id", "_href"}`` or null while not ready).
+Rate limits as the public "Rate Limits" page says: 600 cost units a minute per team, shared with the
+customer's other integrations (``options.salesloft_other_usage``), page numbers past 100 costing 3,
+8, 10 or 30 units; every API answer carries ``x-ratelimit-endpoint-cost`` and
+``x-ratelimit-remaining-minute``; a request the budget cannot pay answers 429 with ``Retry-After``.
+
+The recording endpoint, ``GET /v2/conversations/{id}/recording`` ("Fetch Conversation recording",
+the ``recording._href``; ``/v2/recordings/{recording id}`` is kept as an alias), needs the "Download
+Conversations" permission (``options.salesloft_download_permission``; without it, 403) and answers
+per recording (``Simulator.set_delivery``, ``DELIVERIES``) JSON with an S3-style presigned media URL
+at ``data.url`` (default), ``url``, ``data.recording_url`` or ``download_url``, a 302 to it, or the
+bytes themselves. The media URL is on the simulator's storage host (``Simulator.storage_origin``),
+not on the API host; an expired one answers 403 with an S3 ``AccessDenied`` body.
 
 Where the document is silent the simulator decides (as PROVIDERS.md does): the response is
 Salesloft's usual envelope ``{"data": [...], "metadata": {"paging": {"per_page", "current_page",
 "next_page", "prev_page"}}}`` (``options.salesloft_bare_array`` serves the document's bare array);
-invalid parameters answer 400 ``{"errors": {param: [message]}}``; ``ids[]`` filters by id; and
-``recording._href`` = ``/salesloft/v2/recordings/{id}`` (Bearer) answers ``{"data": {"id", "url",
-"expires_at"}}`` with an S3-style presigned media URL, or per recording (``set_delivery``) a 302 to
-it or the bytes themselves. An expired media link answers 403 with an S3 ``AccessDenied`` body.
+invalid parameters answer 400 ``{"errors": {param: [message]}}``; ``ids[]`` filters by id.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +61,17 @@ from providers.simulator.media import CONTENT_TYPES
 if TYPE_CHECKING:
     from providers.simulator.core import Simulator
 
-__all__ = ["extra", "route"]
+__all__ = ["BUDGET", "DELIVERIES", "extra", "page_cost", "route"]
 
 VENDOR = "salesloft"
+#: cost units per minute per team (the public "Rate Limits" page; ``options.salesloft_budget``)
+BUDGET = 600
+#: how the recording endpoint may answer (``Simulator.set_delivery``)
+DELIVERIES = ("json", "json_top", "recording_url", "download_url", "redirect", "bytes")
 _LIST = "/v2/conversations"
 _ONE = re.compile(r"^/v2/conversations/([^/]+)$")
 _RECORDING = re.compile(r"^/v2/recordings/([^/]+)$")
+_CONVERSATION_RECORDING = re.compile(r"^/v2/conversations/([^/]+)/recording$")
 _MEDIA = re.compile(r"^/media/([^/.]+)\.([a-z0-9]+)$")
 _OPS = {"gte": datetime.__ge__, "gt": datetime.__gt__, "lte": datetime.__le__, "lt": datetime.__lt__}
 
@@ -68,11 +85,82 @@ def extra(sim: Simulator, recording: SimRecording) -> None:
     )
 
 
+def page_cost(page: int) -> int:
+    """The cost of a request for ``page`` (pages past 100 cost more, the public rate-limit page)."""
+    if page > 500:
+        return 30
+    if page > 250:
+        return 10
+    if page > 150:
+        return 8
+    return 3 if page > 100 else 1
+
+
 def route(sim: Simulator, request: Request, sub: str) -> Response:
     if request.method not in ("GET", "HEAD"):
         return _error(405, "Method Not Allowed")
+    if sub.startswith("/media/"):
+        return _route(sim, request, sub)
+    try:
+        page = int(request.param("page") or 1) if sub == _LIST else 1
+    except ValueError:
+        page = 1
+    cost = page_cost(page)
+    token = bearer(request) or ""
+    left = _remaining(sim, token)
+    if token == sim.token(VENDOR) and left < cost:
+        response = _error(429, "Too Many Requests")
+        response.headers["Retry-After"] = str(_until_free(sim, token, cost))
+    else:
+        response = _route(sim, request, sub)
+        if token == sim.token(VENDOR) and response.status != 401:
+            _spend(sim, token, cost)
+            left -= cost
+    response.headers.update({"x-ratelimit-endpoint-cost": str(cost), "x-ratelimit-remaining-minute": str(max(0, left))})
+    return response
+
+
+def _window(sim: Simulator, token: str) -> deque[tuple[float, int]]:
+    with sim.catalog.lock:
+        spent: dict[str, deque[tuple[float, int]]] = sim.vendor_state.setdefault(VENDOR, {}).setdefault("spent", {})
+        window = spent.setdefault(token, deque())
+        now = time.monotonic()
+        while window and now - window[0][0] >= 60.0:
+            window.popleft()
+        return window
+
+
+def _remaining(sim: Simulator, token: str) -> int:
+    window = _window(sim, token)
+    with sim.catalog.lock:
+        return sim.options.salesloft_budget - sim.options.salesloft_other_usage - sum(cost for _, cost in window)
+
+
+def _spend(sim: Simulator, token: str, cost: int) -> None:
+    window = _window(sim, token)
+    with sim.catalog.lock:
+        window.append((time.monotonic(), cost))
+
+
+def _until_free(sim: Simulator, token: str, cost: int) -> int:
+    """Whole seconds until the budget can pay ``cost`` again (a minute if others use it all)."""
+    window = _window(sim, token)
+    with sim.catalog.lock:
+        needed = cost - (sim.options.salesloft_budget - sim.options.salesloft_other_usage - sum(c for _, c in window))
+        now = time.monotonic()
+        for at, spent in window:
+            needed -= spent
+            if needed <= 0:
+                return max(1, round(60.0 - (now - at)))
+    return 60
+
+
+def _route(sim: Simulator, request: Request, sub: str) -> Response:
     if sub == _LIST:
         return _list(sim, request)
+    if match := _CONVERSATION_RECORDING.match(sub):
+        rec = sim.catalog.get(VENDOR, match.group(1))
+        return _recording(sim, request, rec.extra["recording_id"] if rec is not None else "")
     if match := _ONE.match(sub):
         return _one(sim, request, match.group(1))
     if match := _RECORDING.match(sub):
@@ -174,9 +262,8 @@ def _conversation(sim: Simulator, rec: SimRecording, strings: bool) -> dict[str,
 
     recording = None
     if rec.state == "ready":
-        recording_id = rec.extra["recording_id"]
-        href = f"{_origin(sim, rec, 'href')}/{VENDOR}/v2/recordings/{recording_id}"
-        recording = {"id": recording_id, "_href": href}
+        href = f"{_origin(sim, rec, 'href')}/{VENDOR}/v2/conversations/{rec.id}/recording"
+        recording = {"id": rec.extra["recording_id"], "_href": href}
     return {
         "id": rec.id,
         "duration": num(round(rec.seconds * 1000), strings),
@@ -223,18 +310,27 @@ def _recording(sim: Simulator, request: Request, recording_id: str) -> Response:
     rec = _by_recording(sim, recording_id)
     if rec is None or rec.state != "ready":
         return _error(404, "Not Found")
+    if not sim.options.salesloft_download_permission:
+        return _error(403, "You do not have the Download Conversations permission")
     if rec.delivery == "bytes":
         return media_response(sim, request, rec, content_type=CONTENT_TYPES[rec.kind], expired=s3_expired)
     path = f"/{VENDOR}/media/{recording_id}.{rec.kind}"
     link, expires = s3_link(sim, VENDOR, path)
-    url = f"{_origin(sim, rec, 'media')}{link}"
+    origin = _origin(sim, rec, "media")
+    url = f"{sim.storage_origin() if origin == sim.url else origin}{link}"
     if rec.delivery == "redirect":
         response = text_response(302, "Found")
         response.headers["Location"] = url
         return response
     expires_at = iso_ms(datetime.fromtimestamp(expires, UTC))
-    return json_response(200, {"data": {"id": recording_id, "url": url, "expires_at": expires_at,
-                                        "content_type": CONTENT_TYPES[rec.kind]}})
+    fields = {"expires_at": expires_at, "content_type": CONTENT_TYPES[rec.kind]}
+    if rec.delivery == "json_top":
+        return json_response(200, {"id": recording_id, "url": url, **fields})
+    if rec.delivery == "recording_url":
+        return json_response(200, {"data": {"id": recording_id, "recording_url": url, **fields}})
+    if rec.delivery == "download_url":
+        return json_response(200, {"download_url": url, **fields})
+    return json_response(200, {"data": {"id": recording_id, "url": url, **fields}})
 
 
 def _media(sim: Simulator, request: Request, recording_id: str) -> Response:
