@@ -38,8 +38,9 @@ from providers.simulator import siro as siro_sim
 from storage import Storage
 from tests._e2e import cli, run_once, write_config
 from tests.fixtures.s3 import S3Bucket
+from worker.compliance.session import open_context
 from worker.pipeline.archive import Outcome
-from worker.pipeline.context import ArchiveContext, build_context
+from worker.pipeline.context import ArchiveContext
 from worker.pipeline.passes import PassSummary
 
 #: media for tests that need many recordings: 0.5 s MP3 is a cached encode plus a tag, so cheap
@@ -140,7 +141,7 @@ class ProviderContract:
     def listed_ids(self, settings: Settings) -> list[str]:
         """What the provider itself yields for the account's whole history (no pipeline dedupe)."""
         account = settings.accounts[0]
-        ctx = build_context(settings, check_media=False, **self.timing(FakeClock()))
+        ctx = open_context(settings, check_media=False, **self.timing(FakeClock()))
         try:
             window = Window(account.start, datetime.now(UTC) + timedelta(seconds=1))
             return [r.recording_id for r in ctx.handle(account).provider.list_recordings(window)]
@@ -294,8 +295,11 @@ class ProviderContract:
         [gone] = sim.add(self.vendor, 1, seconds=1.0, state="deleted")
         [late] = sim.add(self.vendor, 1, seconds=1.0)  # deleted after listing, before download
 
+        fired: list[str] = []
+
         def delete_late(event: str, _payload: Any) -> None:
-            if event == "discovered":
+            if event == "listed" and not fired:  # the listing is in; nothing downloaded yet
+                fired.append(event)
                 sim.set_state(self.vendor, late.id, "deleted")
 
         summary, ctx = self.run(self.settings(sim, self.local(tmp_path)), report=delete_late)
@@ -313,8 +317,11 @@ class ProviderContract:
         recs = sim.add(self.vendor, 3, seconds=1.0)
         sim.set_fault(self.vendor, recs[0].id, "expired", times=1)
 
+        fired: list[str] = []
+
         def expire_listed_links(event: str, _payload: Any) -> None:
-            if event == "discovered":  # links handed out with the listing die before the download
+            if event == "listed" and not fired:  # links handed out with the listing die before the download
+                fired.append(event)
                 sim.advance_clock(LINK_TTL + 1)
 
         summary, ctx = self.run(self.settings(sim, self.local(tmp_path)), check_media=True,

@@ -182,7 +182,7 @@ def _rendition(ctx: ArchiveContext, path: Path, prefix: str, account: AccountSet
     fmt = ctx.settings.transcode.rendition
     if fmt == "none":
         return []
-    from worker.media.rendition import store_rendition
+    from worker.pipeline.rendition import store_rendition
 
     try:
         objects.append(store_rendition(ctx, path, prefix, account, recording, fmt))
