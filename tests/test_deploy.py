@@ -51,14 +51,11 @@ _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([
 _IDENT = re.compile(r"(?<![\w$:.])([A-Za-z_:][A-Za-z0-9_:]*)(?!\w)(\s*\()?")
 
 
-def exported_names() -> set[str]:
-    """The sample names ``worker/daemon/metrics.py`` exports (counters get ``_total``, histograms
-    ``_bucket``/``_sum``/``_count``), read from the metric objects themselves."""
-    pytest.importorskip("prometheus_client")
-    from worker.daemon.metrics import metrics
-
+def _sample_names(collectors: list[Any]) -> set[str]:
+    """The sample names collectors export (counters get ``_total``, histograms ``_bucket``/``_sum``/
+    ``_count``), read from the metric objects themselves."""
     names: set[str] = set()
-    for collector in vars(metrics()).values():
+    for collector in collectors:
         for family in collector.describe():
             if family.type == "counter":
                 names.add(f"{family.name}_total")
@@ -67,6 +64,22 @@ def exported_names() -> set[str]:
             else:
                 names.add(family.name)
     return names
+
+
+def exported_names() -> set[str]:
+    """What ``worker/daemon/metrics.py`` (the daemon's counters) exports."""
+    pytest.importorskip("prometheus_client")
+    from worker.daemon.metrics import metrics
+
+    return _sample_names(list(vars(metrics()).values()))
+
+
+def test_operational_gauges_in_the_code_keep_the_agreed_names() -> None:
+    prometheus_client = pytest.importorskip("prometheus_client")
+    gauges = pytest.importorskip("worker.daemon.gauges", reason="the operational gauges are not built yet")
+    made = gauges.make_gauges(prometheus_client.CollectorRegistry())
+    names = _sample_names(list(vars(made).values()))
+    assert names <= set(OPERATIONAL), f"gauges the dashboard and alerts do not know: {names - set(OPERATIONAL)}"
 
 
 def metric_names(expr: str) -> set[str]:
