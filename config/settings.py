@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 from config.units import RateLimit, parse_duration, parse_rate, parse_timestamp
 
 __all__ = [
-    "PROVIDER_NAMES",
     "AccountSettings",
     "BrokerSettings",
     "HttpSettings",
@@ -30,7 +29,6 @@ __all__ = [
     "TranscodeSettings",
 ]
 
-PROVIDER_NAMES = ("convirza", "convoso", "envoy", "salesloft", "siro")
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _HOST_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d+)?$")
 
@@ -167,7 +165,7 @@ class LimitsSettings(_Strict):
 
 class AccountSettings(_Strict):
     name: str
-    provider: Literal["convirza", "convoso", "envoy", "salesloft", "siro"]
+    provider: str
     base_url: str
     token_env: str
     start: datetime
@@ -184,6 +182,16 @@ class AccountSettings(_Strict):
     no_recording_after: timedelta = timedelta(hours=24)
     token: SecretStr = SecretStr("")
     oauth_client_secret: SecretStr = SecretStr("")
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        # the one provider list is the registry (names only: importing it loads no vendor module)
+        from providers import PROVIDERS
+
+        if value not in PROVIDERS:
+            raise ValueError(f"provider {value!r} is not one of {', '.join(PROVIDERS)}")
+        return value
 
     @field_validator("name")
     @classmethod

@@ -36,6 +36,8 @@ APART = {("providers", "storage"), ("storage", "providers"), ("worker.cli", "tas
 #: (importer prefix, imported prefix): why the arrow may point up
 ALLOWED = {
     ("worker", "tasks.app"): "`celery -A worker` finds the app as worker.app; the import is lazy (__getattr__)",
+    ("config.settings", "providers"): "provider names are validated against the one registry (a plain dict "
+                                      "of names; importing it loads no vendor module)",
     ("providers.simulator", "worker.media"): "the simulator (demo and test tooling) makes media with our ffmpeg",
 }
 
@@ -146,3 +148,13 @@ def test_no_module_is_over_the_size_bound() -> None:
     large = [f"{p.relative_to(ROOT)}: {n} lines" for p in _sources()
              if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450]
     assert not large, "\n".join(large)
+
+
+def test_one_sorted_provider_registry_validates_the_config() -> None:
+    from config.settings import AccountSettings
+    from providers import PROVIDERS
+
+    assert list(PROVIDERS) == sorted(PROVIDERS)
+    with pytest.raises(ValueError, match="is not one of convirza, convoso, envoy, salesloft, siro"):
+        AccountSettings(name="a", provider="acme", base_url="https://api.example.com", token_env="T",
+                        start="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
