@@ -119,6 +119,7 @@ LONE_SURROGATE = "\ud800"
 ARCHIVABLE = {raw: encoded for raw, encoded in TRICKY.items() if raw != LONE_SURROGATE}
 PIPELINE_IDS = [*ARCHIVABLE, "..", ".", "A" * (MAX_ID_LENGTH + 5)]
 API = "https://siro.vendor.test/"
+GATEWAY = "https://gateway.siro.vendor.test"
 
 
 def reply(document: Any) -> httpx.Response:
@@ -127,23 +128,29 @@ def reply(document: Any) -> httpx.Response:
 
 
 def siro_vendor(ids: list[str]) -> httpx.MockTransport:
-    """A Siro-shaped API listing ``ids`` (their media under /media/audio/{n}.wav) and serving WAVs."""
+    """A Siro-shaped vendor listing ``ids``: its external API, its gateway signing each recording's
+    audio (a URL under the API host's /media/audio/{n}.wav, an allowed host that needs no DNS here)
+    and the WAVs there."""
     media = {str(n): make_media("wav", 0.5, f"id-{n}") for n in range(len(ids))}
 
     def record(n: int) -> dict[str, Any]:
-        return {"id": ids[n], "dateCreated": "2026-02-14T18:20:12.000Z", "processingStatus": "complete",
-                "deleted": False, "isVideo": False, "processedAudioPath": f"audio/{n}.wav",
-                "audioDurationInMilliseconds": 500}
+        return {"id": ids[n], "createdAt": "2026-02-14T18:20:12.000Z", "isProcessingDone": True,
+                "rootDataPurgedAt": None, "durationInMilliseconds": 500}
 
     def handler(request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path.decode().split("?", 1)[0]
         if path == "/v1/core/recordings":
             return reply({"data": [record(n) for n in range(len(ids))], "cursor": None})
+        if path.endswith("/access-token"):
+            return reply({"accessTokenId": "t1", "accessToken": "oat-ids-0123456789"})
         if path.startswith("/v1/core/recordings/"):
-            wanted = unquote(path.removeprefix("/v1/core/recordings/"), errors="surrogatepass")
+            wanted = unquote(path.removeprefix("/v1/core/recordings/").removesuffix("/signedUrl"),
+                             errors="surrogatepass")
             for n, rid in enumerate(ids):
+                if rid == wanted and path.endswith("/signedUrl"):
+                    return reply({"data": {"signedUrl": f"{API}media/audio/{n}.wav?X-Goog-Signature=x"}})
                 if rid == wanted:
-                    return reply({"data": record(n)})
+                    return reply(record(n))
             return httpx.Response(404, json={"error": "Not Found"})
         if path.startswith("/media/audio/"):
             name = path.removeprefix("/media/audio/").removesuffix(".wav")
@@ -158,8 +165,9 @@ def run_with_ids(tmp_path: Path, ids: list[str]) -> Any:
     config = settings_from_mapping({
         "storage": {"url": str(tmp_path / "archive"), "work_dir": str(tmp_path / "work")},
         "accounts": [{"name": "acme-siro", "provider": "siro", "base_url": API, "token_env": "SIRO_TOKEN",
-                      "media_base_url": f"{API}media/", "start": "2026-02-01T00:00:00Z"}],
-    }, {"SIRO_TOKEN": "tok-ids-0123456789"})
+                      "media_api_url": GATEWAY, "oauth_client_id": "app1", "oauth_client_secret_env": "SIRO_SECRET",
+                      "oauth_user_id": "u1", "start": "2026-02-01T00:00:00Z"}],
+    }, {"SIRO_TOKEN": "tok-ids-0123456789", "SIRO_SECRET": "sec-ids-0123456789"})
     ctx = open_context(config, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.02))
     ctx.http.close()
     ctx.http = httpx.Client(transport=siro_vendor(ids))

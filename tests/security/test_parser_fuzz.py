@@ -61,10 +61,9 @@ CONVIRZA_CALL = {"call_id": 1001, "call_started": "2026-01-15T10:00:00.000Z", "d
                                        "expires_at": 1900000000, "format": "wav"}}
 SALESLOFT_CONVERSATION = {"id": "c-1", "created_at": T0, "event_start_date": T0, "duration": 30000,
                           "media_type": "audio", "recording": {"id": "r1", "_href": f"{API}v2/recordings/r1"}}
-SIRO_RECORDING = {"id": "s1", "dateCreated": T0, "processingStatus": "complete", "deleted": False,
-                  "deletedPermanently": False, "isVideo": False, "rawVideoPath": None,
-                  "processedAudioPath": "audio/s1/processed.m4a?Signature=x", "rawAudioPath": "audio/s1/raw.m4a",
-                  "audioDurationInMilliseconds": 30000, "durationInMilliseconds": 30000}
+SIRO_RECORDING = {"id": "s1", "userId": "u1", "title": "Visit", "durationInMilliseconds": 30000, "createdAt": T0,
+                  "updatedAt": T1, "links": {"web": {"self": "https://app.siro.ai/r/s1"}}, "rootDataPurgedAt": None,
+                  "isProcessingDone": True}
 TEMPLATES: dict[str, dict[str, Any]] = {
     "convirza": {
         "list": {"code": 200, "data": {"total": 1, "calls": [CONVIRZA_CALL]}},
@@ -88,8 +87,10 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "href": {"data": {"id": "r1", "url": "https://media.vendor.test/r1.mp3?Signature=x", "expires_at": T1}},
     },
     "siro": {
-        "list": {"data": [SIRO_RECORDING], "cursor": None, "pageSize": 1, "limit": 100},
-        "item": {"data": SIRO_RECORDING},
+        "list": {"data": [SIRO_RECORDING], "cursor": None},
+        "item": SIRO_RECORDING,
+        "mint": {"accessTokenId": "t1", "accessToken": "oat-fuzz-1"},
+        "sign": {"data": {"signedUrl": "https://storage.googleapis.com/b/s1.m4a?X-Goog-Signature=x", "expiresAt": T1}},
     },
 }
 
@@ -107,6 +108,10 @@ def endpoint(provider: str, request: httpx.Request) -> str:
         if "/v2/recordings/" in path:
             return "href"
         return "item" if path.rstrip("/") != "/v2/conversations" else "list"
+    if path.endswith("/access-token"):
+        return "mint"
+    if path.endswith("/signedUrl"):
+        return "sign"
     return "list" if path.rstrip("/") == "/v1/core/recordings" else "item"
 
 
@@ -142,7 +147,8 @@ def mutate(template: Any, changes: list[tuple[int, Any]]) -> Any:
 
 ACCOUNT_EXTRA: dict[str, dict[str, Any]] = {
     "convoso": {"lead_ids": ["270"], "media_base_url": f"{API}media/"},
-    "siro": {"media_base_url": f"{API}media/"},
+    "siro": {"media_api_url": "https://gateway.vendor.test", "oauth_client_id": "app1", "oauth_client_secret_env": "S",
+             "oauth_user_id": "u1", "oauth_client_secret": "client-secret-fuzz"},
 }
 WINDOW = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
 
