@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from worker import media
 from worker.errors import ConfigError, CorruptMedia, PermanentError
+from worker.media import inspect as media
 from worker.media._ffmpeg_parse import (
     ErrorLines,
     parse_channels,
@@ -514,3 +514,98 @@ def test_pcm_wav_probe_agrees_with_ffmpeg(lib: Path, tmp_path: Path) -> None:
         assert (fast.container, fast.codec, fast.sample_rate, fast.channels, fast.has_video) == \
             (slow.container, slow.codec, slow.sample_rate, slow.channels, slow.has_video)
         assert fast.duration_seconds == pytest.approx(slow.duration_seconds, abs=0.05)
+
+
+# --- headers that lie, and the [limits] bounds -----------------------------------------------------
+
+
+def _unfinished(lib: Path, tmp_path: Path, size_field: int) -> Path:
+    """a.wav (3 s) as a recorder killed mid-call leaves it: RIFF and data sizes never filled in."""
+    data = bytearray((lib / "a.wav").read_bytes())
+    at = data.find(b"data")
+    struct.pack_into("<I", data, 4, size_field)
+    struct.pack_into("<I", data, at + 4, size_field)
+    path = tmp_path / f"unfinished-{size_field:x}.wav"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("size_field", [0, 0xFFFFFFFF])
+def test_a_wav_never_finalised_is_measured_by_its_bytes_and_flagged(lib: Path, tmp_path: Path,
+                                                                    size_field: int) -> None:
+    from config.settings import LimitsSettings
+    from worker.media.checks import inspect_recording
+
+    path = _unfinished(lib, tmp_path, size_field)
+    info = probe_media(path)
+    assert info.duration_seconds == pytest.approx(3.0, abs=0.01)  # not 0.0
+    report = check_decode(path)
+    assert report.ok and report.errors == 0 and report.header_unfinished
+    assert report.decoded_seconds == pytest.approx(3.0, abs=0.01)
+    checked = inspect_recording(path, hint="wav", vendor_seconds=3.0, tolerance=2.0, limits=LimitsSettings())
+    assert checked.media["duration_seconds"] == pytest.approx(3.0, abs=0.01)
+    flag = checked.integrity["header_duration_mismatch"]
+    assert flag["header_unfinished"] is True and flag["probed_seconds"] == pytest.approx(3.0, abs=0.01)
+    assert flag["header_seconds"] == (0.0 if size_field == 0 else None)
+    assert "duration_mismatch" not in checked.integrity  # the vendor's 3 s agrees with the bytes
+    assert checked.integrity["decode"]["header_unfinished"] is True
+
+
+def test_an_empty_finished_wav_is_not_flagged_as_unfinished(tmp_path: Path) -> None:
+    from worker.media._wavcheck import inspect_pcm_wav
+
+    wav = inspect_pcm_wav(_write_wav(tmp_path / "empty.wav", 0.0))
+    assert wav is not None and not wav.unfinished and wav.seconds == 0.0
+
+
+def test_a_header_that_claims_more_than_the_bytes_is_flagged(lib: Path, tmp_path: Path) -> None:
+    from worker.media.checks import inspect_recording
+
+    lying = bytearray((lib / "a.wav").read_bytes())
+    at = lying.find(b"data")
+    struct.pack_into("<I", lying, at + 4, 8000 * 2 * 10)  # ten seconds announced, three present
+    path = tmp_path / "claims-ten.wav"
+    path.write_bytes(bytes(lying))
+    checked = inspect_recording(path, hint="wav", vendor_seconds=None, tolerance=2.0)
+    flag = checked.integrity["header_duration_mismatch"]
+    assert flag["difference_seconds"] == pytest.approx(-7.0, abs=0.05)
+    assert checked.integrity["decode"]["errors"] == 1
+
+
+@pytest.mark.parametrize("name", ["a.wav", "a.mp3"])
+def test_media_longer_than_the_cap_is_refused_before_it_is_decoded(lib: Path, name: str) -> None:
+    from datetime import timedelta
+
+    from config.settings import LimitsSettings
+    from worker.errors import TooLarge
+    from worker.media.checks import inspect_recording
+
+    limits = LimitsSettings(max_duration=timedelta(seconds=2))
+    with pytest.raises(TooLarge, match="max_duration"):
+        inspect_recording(lib / name, hint=name[-3:], vendor_seconds=None, tolerance=2.0, limits=limits)
+
+
+def test_a_decode_cap_stops_a_header_without_duration(lib: Path) -> None:
+    """live.webm declares no duration: the probe cannot refuse it, the capped decode does."""
+    report = check_decode(lib / "live.webm", max_seconds=1.0)
+    assert report.capped and "cap" in (report.message or "")
+    assert report.decoded_seconds is not None and report.decoded_seconds < 2.5
+
+
+def test_a_decode_past_its_timeout_is_refused(lib: Path) -> None:
+    from datetime import timedelta
+
+    from config.settings import LimitsSettings
+    from worker.errors import TooLarge
+    from worker.media.checks import inspect_recording
+
+    limits = LimitsSettings(decode_timeout=timedelta(milliseconds=1))
+    with pytest.raises(TooLarge, match="decode_timeout"):
+        inspect_recording(lib / "ten.mp3", hint="mp3", vendor_seconds=None, tolerance=2.0, limits=limits)
+
+
+def test_a_rendition_past_its_timeout_fails_and_is_reaped(lib: Path, tmp_path: Path,
+                                                          spawned: list[subprocess.Popen]) -> None:  # type: ignore[type-arg]
+    with pytest.raises(TranscodeFailed, match="did not finish"):
+        render_to_file(lib / "long.wav", "flac", "32k", tmp_path / "out.flac", timeout=0.001)
+    assert all(proc.poll() is not None for proc in spawned)

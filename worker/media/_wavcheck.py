@@ -6,6 +6,11 @@ last frame. Walking the chunk headers (a few seeks, no sample data read) proves 
 ffmpeg decode would, at a fraction of the cost on the recordings call platforms serve most. Anything
 unusual (RF64, compressed WAV, a malformed chunk list) returns ``None`` and the caller decodes with
 ffmpeg as for every other container.
+
+A WAV whose writer never went back to fill in its sizes (a recorder killed mid-call, a streaming
+writer: RIFF and ``data`` sizes 0 or 0xFFFFFFFF) is measured by its bytes: everything after the
+``data`` header is taken as samples, and ``unfinished`` says the header disagreed. Without that the
+header's "0 bytes" would archive three seconds of speech as a recording of 0.0 s.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ __all__ = ["PcmWav", "inspect_pcm_wav"]
 _PLAIN_FORMATS = {0x0001, 0x0003, 0x0006, 0x0007}
 _EXTENSIBLE = 0xFFFE
 _MAX_CHUNKS = 1000
+#: sizes a writer leaves in a header it never finalised (0: not yet known; all ones: streaming)
+_UNSET = (0, 0xFFFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,30 @@ class PcmWav:
     sample_rate: int
     channels: int
     codec: str  # ffmpeg's name for it: pcm_s16le, pcm_f32le, pcm_mulaw, ...
+    #: the header's sizes were never filled in (0 / 0xFFFFFFFF): the bytes were measured instead
+    unfinished: bool = False
 
     @property
     def seconds(self) -> float:
+        """What the bytes hold (whole frames)."""
         whole = self.available_data - self.available_data % self.block_align
         return whole / self.byte_rate
 
     @property
+    def declared_seconds(self) -> float | None:
+        """What the header claims; None when it claims nothing usable (0xFFFFFFFF)."""
+        if self.declared_data == 0xFFFFFFFF:
+            return None
+        return self.declared_data / self.byte_rate
+
+    @property
+    def header_disagrees(self) -> bool:
+        return self.unfinished or self.declared_data != self.available_data
+
+    @property
     def complete(self) -> bool:
+        if self.unfinished:
+            return self.available_data % self.block_align == 0
         return self.available_data >= self.declared_data and self.declared_data % self.block_align == 0
 
 
@@ -49,6 +72,7 @@ def inspect_pcm_wav(path: Path) -> PcmWav | None:
         header = handle.read(12)
         if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
             return None
+        riff_unset = struct.unpack("<I", header[4:8])[0] in _UNSET
         offset = 12
         fmt: _Format | None = None
         for _ in range(_MAX_CHUNKS):
@@ -63,9 +87,13 @@ def inspect_pcm_wav(path: Path) -> PcmWav | None:
                 if fmt is None:
                     return None
             elif name == b"data":
-                if fmt is None or length == 0xFFFFFFFF:
+                if fmt is None:
                     return None
-                return PcmWav(fmt.byte_rate, fmt.block_align, length, max(0, min(length, size - body)),
+                present = max(0, size - body)
+                if length in _UNSET and (present or riff_unset):  # never finalised: the bytes tell
+                    return PcmWav(fmt.byte_rate, fmt.block_align, length, present,
+                                  fmt.sample_rate, fmt.channels, fmt.codec, unfinished=True)
+                return PcmWav(fmt.byte_rate, fmt.block_align, length, min(length, present),
                               fmt.sample_rate, fmt.channels, fmt.codec)
             offset = body + length + (length & 1)
             if offset > size:

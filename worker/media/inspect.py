@@ -106,14 +106,25 @@ class DecodeReport:
     errors: int  # error lines ffmpeg logged
     decoded_seconds: float | None  # how far the decode got (ffmpeg's progress out_time)
     message: str | None  # first error line, file name only
+    #: a PCM WAV whose header disagrees with its bytes: the duration the header declares (None: it
+    #: declares none, 0xFFFFFFFF) and whether its sizes were never filled in
+    header_seconds: float | None = None
+    header_unfinished: bool = False
+    #: the decode was stopped at the duration cap (``max_seconds``): longer than allowed
+    capped: bool = False
+    #: the decode ran past its ``timeout`` and was killed
+    timed_out: bool = False
 
     def as_metadata(self) -> dict[str, Any]:
-        return {
+        block: dict[str, Any] = {
             "ok": self.ok,
             "errors": self.errors,
             "decoded_seconds": _round(self.decoded_seconds),
             "message": self.message,
         }
+        if self.header_unfinished:
+            block["header_unfinished"] = True
+        return block
 
 
 def _round(value: float | None) -> float | None:
@@ -254,27 +265,40 @@ def probe_media(path: Path, *, hint: str | None = None) -> MediaInfo:
     )
 
 
-def check_decode(path: Path, *, timeout: float | None = None) -> DecodeReport:
+def check_decode(path: Path, *, timeout: float | None = None, max_seconds: float | None = None) -> DecodeReport:
     """Decode every audio stream to the end, in a streaming ffmpeg, and report what happened.
 
     No ``-xerror``: stopping at the first damaged frame would hide how much of the recording is
     intact. ffmpeg itself exits non-zero when it cannot open the file or when most frames fail
     (its ``-max_error_rate``), which is what ``ok=False`` means; a few bad frames leave ``ok`` True
     with ``errors`` > 0. A truncated file decodes "fine" but short: compare ``decoded_seconds`` with
-    the probed or vendor duration through ``duration_flag``.
+    the probed or vendor duration through ``duration_flag``. ``timeout`` bounds the process;
+    ``max_seconds`` stops the decode there (``capped``): media beyond the cap is never decoded for hours.
     """
     wav = inspect_pcm_wav(path)
     if wav is not None:  # PCM: decoding is reading; the structure is the whole check
+        message = None
+        if wav.unfinished:
+            message = (f"{path.name}: header never finalised (data size {wav.declared_data:#x}); "
+                       f"{wav.available_data} bytes measured")
+        elif not wav.complete:
+            message = f"{path.name}: data chunk declares {wav.declared_data} bytes, {wav.available_data} present"
         return DecodeReport(
             ok=True,
             errors=0 if wav.complete else 1,
             decoded_seconds=wav.seconds,
-            message=None if wav.complete else
-            f"{path.name}: data chunk declares {wav.declared_data} bytes, {wav.available_data} present",
+            message=message,
+            header_seconds=wav.declared_seconds if wav.header_disagrees else None,
+            header_unfinished=wav.unfinished,
+            capped=max_seconds is not None and wav.seconds > max_seconds,
         )
-    run = _run_to_null(path, ["-map", "0:a?"], timeout)
+    cap = ["-t", f"{max_seconds + 1:.3f}"] if max_seconds is not None else []
+    run = _run_to_null(path, ["-map", "0:a?", *cap], timeout)
     message = run.errors.first
-    if run.killed:
+    capped = max_seconds is not None and run.seconds is not None and run.seconds > max_seconds
+    if capped:
+        message = f"{path.name}: longer than the {max_seconds:g} s cap; decode stopped there"
+    elif run.killed:
         message = f"{path.name}: decode did not finish within {timeout:g} s"
     elif run.returncode != 0 and message is None:
         message = f"{path.name}: ffmpeg exited with status {run.returncode}"
@@ -283,6 +307,8 @@ def check_decode(path: Path, *, timeout: float | None = None) -> DecodeReport:
         errors=run.errors.count,
         decoded_seconds=run.seconds,
         message=message,
+        capped=capped,
+        timed_out=run.killed and not capped,
     )
 
 
@@ -301,12 +327,13 @@ def duration_flag(probed: float | None, vendor: float | None, tolerance: float) 
     }
 
 
-def render_to_file(path: Path, fmt: str, bitrate: str, out: Path) -> None:
+def render_to_file(path: Path, fmt: str, bitrate: str, out: Path, *, timeout: float | None = None) -> None:
     """Encode ``path``'s audio (video dropped) as ``fmt`` straight into the file ``out``.
 
     What the pipeline uses: ffmpeg writing a file runs as fast as the ffmpeg CLI alone, while
     reading its stdout through a pipe measured 6-14 % slower on 2 cores. ``TranscodeFailed`` when
-    ffmpeg fails; the process is always reaped. ``bitrate`` is ignored for FLAC.
+    ffmpeg fails or runs past ``timeout`` seconds; the process is always reaped. ``bitrate`` is
+    ignored for FLAC.
     """
     encoder, muxer, takes_bitrate = _rendition_args(fmt)
     cmd = [
@@ -317,9 +344,11 @@ def render_to_file(path: Path, fmt: str, bitrate: str, out: Path) -> None:
     errors = _errors_for(path)
     child = Child(cmd, stderr_sink=errors.feed)
     try:
-        child.wait(None)
+        killed = child.wait(timeout)
     finally:
         child.close()
+    if killed:
+        raise TranscodeFailed(f"{fmt} rendition of {path.name} did not finish within {timeout:g} s")
     if child.proc.returncode != 0:
         detail = errors.first or f"exited with status {child.proc.returncode}"
         raise TranscodeFailed(f"{fmt} rendition of {path.name} failed: {detail}")
