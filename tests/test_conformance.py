@@ -104,6 +104,8 @@ class ProviderContract:
     deleted_skip: ClassVar[str | None] = None
     total_skip: ClassVar[str | None] = None
     path_fallback_skip: ClassVar[str | None] = "only Convoso documents two spellings of its list path"
+    #: the vendor's API serves a redacted version of the audio (Siro): metadata.json must say so
+    serves_redacted: ClassVar[bool] = False
 
     # -- harness -------------------------------------------------------------------------------------
 
@@ -267,6 +269,15 @@ class ProviderContract:
         assert acct.error is None and acct.found == 2 and acct.counts[Outcome.ARCHIVED] == 2
         self.assert_archived_exactly(sim, ctx.storage, [at_since.id, inside.id])
         assert sim.media_requests(before.id) == sim.media_requests(at_until.id) == 0
+
+    def test_metadata_says_whether_the_audio_is_redacted(self, sim: Simulator, tmp_path: Path) -> None:
+        [rec] = sim.add(self.vendor, 1, seconds=1.0)
+        summary, ctx = self.run(self.settings(sim, self.local(tmp_path)), check_media=True)
+        assert self.account_of(summary).counts[Outcome.ARCHIVED] == 1
+        [meta] = [i.key for i in ctx.storage.list(f"{self.vendor}/") if i.key.endswith("/metadata.json")]
+        document = json.loads(ctx.storage.read_bytes(meta))
+        assert document["recording_id"] == rec.id
+        assert document["media"].get("redacted", False) is self.serves_redacted
 
     # -- readiness -------------------------------------------------------------------------------------
 
@@ -482,6 +493,7 @@ class TestSiro(ProviderContract):
     list_path = "/siro/v1/core/recordings"
     item_calls_per_recording = 1  # POST /recordings/{id}/signedUrl on the gateway
     auth_calls = 1  # one OAuth access token minted per pass (a process keeps it for 16 h)
+    serves_redacted = True  # "Download redacted recording audio (signed URL)"
     relists_on_shift = False
     total_skip = "Siro pages by cursor: its listing has no total"
 

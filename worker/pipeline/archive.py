@@ -121,6 +121,8 @@ def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, pre
         download = download_recording(ctx, handle, recording, path)
         media, integrity = inspect_spool(ctx, path, download, recording)
     ext = extension(download.sniffed, media)
+    if download.link.redacted:  # what the vendor serves is its redacted version (Siro): say so
+        media = {**(media or {}), "redacted": True}
     extra: dict[str, Any] = {}
     if committed is not None:
         revision, known = revisions(ctx, prefix, committed)
