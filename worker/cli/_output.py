@@ -8,25 +8,17 @@
 - ``human_duration``: ``42 s``, ``3 m 2 s``, ``1 h 04 m``, ``2 d 03 h``.
 - ``schema(name)``: the ``"schema"`` value every ``--json`` document starts with
   (``recarchive.status/1``); its number changes only when a field changes meaning or goes away.
-- ``RecordingLog``: the pass reporter behind ``run -v``: one log line per recording.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from worker.redact import mask_secrets
-
-__all__ = ["RecordingLog", "human_duration", "print_table", "schema", "stdout_console"]
-
-log = logging.getLogger("recarchive.run")
-
+__all__ = ["human_duration", "print_table", "schema", "stdout_console"]
 
 def schema(name: str, version: int = 1) -> str:
     return f"recarchive.{name}/{version}"
@@ -58,10 +50,11 @@ def print_table(console: Console, title: str, columns: Sequence[str], rows: Sequ
                 right: Sequence[str] = ()) -> None:
     """``rows`` under ``columns``: a folding rich table on a terminal, tab-separated lines otherwise."""
     if not console.is_terminal:
-        console.out(title, highlight=False)
-        console.out("\t".join(columns), highlight=False)
-        for row in rows:
-            console.out("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row), highlight=False)
+        # written as is: rich would expand the tabs into spaces
+        lines = [title, "\t".join(columns)]
+        lines += ["\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) for row in rows]
+        console.file.write("".join(line + "\n" for line in lines))
+        console.file.flush()
         return
     table = Table(title=title)
     for column in columns:
@@ -70,25 +63,3 @@ def print_table(console: Console, title: str, columns: Sequence[str], rows: Sequ
         table.add_row(*(Text(cell) for cell in row))
     console.print(table)
 
-
-class RecordingLog:
-    """A pass reporter (``run_pass(report=...)``): one INFO line per recording settled, with the
-    fields a log shipper keys on (account, recording_id, outcome, reason) as record attributes."""
-
-    def __init__(self, inner: Any = None) -> None:
-        self.inner = inner
-
-    def __call__(self, event: str, payload: Any) -> None:
-        if event == "finished":
-            _acct, result = payload
-            outcome = str(result.outcome)
-            extra = {"account": result.account, "provider": result.provider, "recording_id": result.recording_id,
-                     "outcome": outcome, "reason": result.reason}
-            why = f" {result.reason}: {mask_secrets(result.message or '')}" if result.reason else ""
-            log.info("%s %s %s %d bytes %s%s", result.account, result.recording_id, outcome, result.bytes,
-                     human_duration(result.seconds), why, extra=extra)
-        elif event == "account_failed":
-            log.error("%s: account failed: %s", payload.account, mask_secrets(payload.error or ""),
-                      extra={"account": payload.account, "provider": payload.provider, "reason": payload.error_reason})
-        if self.inner is not None:
-            self.inner(event, payload)

@@ -12,8 +12,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from worker.cli._output import human_duration, print_table, stdout_console
 from worker.pipeline.archive import Outcome
 from worker.pipeline.passes import AccountSummary, PassSummary
 from worker.redact import mask_secrets
@@ -68,19 +68,19 @@ class PassProgress:
 
 
 def print_summary(summary: PassSummary, console: Console | None = None, *, title: str = "recarchive pass") -> None:
-    console = console or Console()
-    table = Table(title=f"{title} — {summary.seconds:.1f}s")
-    for column in ("account", "provider", "found", "archived", "unchanged", "not ready", "no rec.",
-                   "skipped", "parked", "bytes", "status"):
-        table.add_column(column, justify="right" if column not in ("account", "provider", "status") else "left")
-    for acct in summary.accounts:
-        table.add_row(*_row(acct))
-    console.print(table)
+    """A table per pass (tab-separated lines off a terminal, see ``_output``), then each parked
+    recording on a line of its own."""
+    console = console or stdout_console()
+    columns = ("account", "provider", "found", "archived", "unchanged", "not ready", "no rec.",
+               "skipped", "parked", "bytes", "status")
+    print_table(console, f"{title} — {human_duration(summary.seconds)}", columns,
+                [_row(acct) for acct in summary.accounts],
+                right=[c for c in columns if c not in ("account", "provider", "status")])
     for acct in summary.accounts:
         for result in acct.results:
             if result.outcome is Outcome.PARKED:
-                console.print(f"  parked {acct.account}/{result.recording_id}: {result.reason}: "
-                              f"{mask_secrets(result.message or '')}")
+                console.out(f"parked {acct.account}/{result.recording_id}: {result.reason}: "
+                            f"{mask_secrets(result.message or '')}", highlight=False)
 
 
 def _row(acct: AccountSummary) -> list[str]:

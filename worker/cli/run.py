@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from datetime import datetime
 
 import click
-from rich.console import Console
 
+from config.settings import AccountSettings
+from storage import Storage
 from worker.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -21,11 +23,15 @@ from worker.cli._common import (
     timestamp,
     until_timestamp,
 )
+from worker.cli._output import schema, stdout_console
 from worker.cli._render import PassProgress, print_summary
 from worker.cli._session import session
+from worker.daemon.gauges import account_health, textfile_path, write_textfile
 from worker.pipeline.passes import run_pass
 
 __all__ = ["run"]
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -37,10 +43,13 @@ __all__ = ["run"]
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Recordings archived at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--metrics-file", type=click.Path(dir_okay=False), default=None,
+              help="After each pass, write the accounts' gauges to this file for node_exporter's textfile "
+                   "collector (default: $RECARCHIVE_METRICS_TEXTFILE; none when unset).")
+@click.option("-v", "--verbose", count=True, help="One log line per recording (-vv for debug).")
 @guarded
 def run(config_file: str | None, once: bool, accounts: tuple[str, ...], since: datetime | None,
-        until: datetime | None, concurrency: int, as_json: bool, verbose: int) -> None:
+        until: datetime | None, concurrency: int, as_json: bool, metrics_file: str | None, verbose: int) -> None:
     """Discover new recordings for each account and archive them, with no broker needed."""
     settings = load(config_file, verbose=verbose)
     chosen = pick_accounts(settings, accounts)
@@ -49,10 +58,23 @@ def run(config_file: str | None, once: bool, accounts: tuple[str, ...], since: d
         while True:
             with PassProgress(enabled=None if not as_json else False) as progress:
                 summary = run_pass(ctx, chosen, since=since, until=until, concurrency=concurrency, report=progress)
+            _export_metrics(metrics_file, ctx.storage, chosen)
             if as_json:
-                emit_json(summary.as_dict())
+                emit_json({"schema": schema("pass"), **summary.as_dict()})
             else:
-                print_summary(summary, Console(width=None if sys.stdout.isatty() else 132))
+                print_summary(summary, stdout_console())
             if once:
                 sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
             time.sleep(interval)
+
+
+def _export_metrics(option: str | None, storage: Storage, accounts: list[AccountSettings]) -> None:
+    """The accounts' gauges for node_exporter's textfile collector, read back from the state the pass
+    just wrote; a failed export is logged, never a failed pass."""
+    path = textfile_path(option)
+    if path is None:
+        return
+    try:
+        write_textfile(path, health=[account_health(storage, a.name, a.provider) for a in accounts])
+    except OSError as exc:
+        log.error("metrics textfile %s not written: %s", path, exc.strerror or exc)
