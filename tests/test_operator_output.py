@@ -133,3 +133,29 @@ def test_run_writes_the_metrics_textfile(tmp_path: Path, sim: Any, monkeypatch: 
     accounts = {s.labels.get("account") for family in text_string_to_metric_families(env_target.read_text())
                 for s in family.samples}
     assert "c-convirza" in accounts and "c-envoy" not in accounts
+
+
+def test_report_takes_account_and_reads_only_that_token(tmp_path: Path, sim: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    sim.add("convirza", 1, kind="wav", seconds=1.0)
+    sim.add("envoy", 2, kind="m4a", seconds=1.0)
+    config = make_config(tmp_path, sim, {"url": f"file://{tmp_path / 'archive'}"}, vendors=VENDORS)
+    assert _run(config, sim, "--once").exit_code == 0
+    today = datetime.now(UTC).date()
+    env: dict[str, str | None] = {**sim.environ(), sim.token_env("convirza"): None}
+    result = CliRunner().invoke(cli, ["report", "--config", str(config), "--account", "c-envoy", "--json",
+                                      "--since", f"{today - timedelta(days=8)}", "--until", f"{today}"],
+                                env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["schema"] == "recarchive.report/1" and document["ok"] is True
+    assert [a["account"] for a in document["accounts"]] == ["c-envoy"]
+    plain = CliRunner().invoke(cli, ["report", "--config", str(config), "--account", "c-envoy",
+                                     "--since", f"{today - timedelta(days=8)}", "--until", f"{today}"],
+                               env=env, catch_exceptions=False)
+    assert plain.exit_code == 0
+    lines = plain.stdout.splitlines()
+    assert lines[1].split("\t")[:4] == ["account", "day", "listed", "archived"]
+    rows = [line.split("\t") for line in lines[2:] if line.startswith("c-envoy\t")]
+    assert sum(int(row[2]) for row in rows) == 2 and sum(int(row[3]) for row in rows) == 2

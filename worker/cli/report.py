@@ -6,11 +6,10 @@ import sys
 from datetime import timedelta
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from config.units import parse_day, parse_until
-from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load
+from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts
+from worker.cli._output import print_table, schema, stdout_console
 from worker.cli._session import session
 from worker.compliance.completeness import AccountReport, completeness_report
 from worker.errors import ConfigError
@@ -41,10 +40,13 @@ def _last_day(_ctx: click.Context, _param: click.Parameter, value: str) -> objec
 @click.option("--since", required=True, callback=_day, help="First day, inclusive (YYYY-MM-DD, UTC).")
 @click.option("--until", required=True, callback=_last_day, help="Last day: a bare date (YYYY-MM-DD, UTC) is "
               "inclusive; a timestamp is exclusive, the report ends with the day it falls in.")
+@click.option("--account", "accounts", multiple=True,
+              help="Only this account (repeatable); only its token variable is read.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 @click.option("-v", "--verbose", count=True)
 @guarded
-def report(config_file: str | None, since: object, until: object, as_json: bool, verbose: int) -> None:
+def report(config_file: str | None, since: object, until: object, accounts: tuple[str, ...], as_json: bool,
+           verbose: int) -> None:
     """Per account and day: recordings the vendor lists vs recordings archived, and the id and reason
     of every gap (not ready, parked, deleted at vendor, no recording, missing). Exit 1 on a missing or
     parked recording."""
@@ -53,29 +55,27 @@ def report(config_file: str | None, since: object, until: object, as_json: bool,
     assert isinstance(since, date) and isinstance(until, date)
     if since > until:
         raise ConfigError("--since must not be after --until")
-    settings = load(config_file, verbose=verbose)
+    settings = load(config_file, verbose=verbose, tokens_for=set(accounts) if accounts else None)
+    chosen = pick_accounts(settings, accounts)
     with session(settings, concurrency=1, check_media=False) as ctx:
-        reports = completeness_report(ctx, list(settings.accounts), since, until)
+        reports = completeness_report(ctx, chosen, since, until)
     failed = any(r.failed for r in reports)
     if as_json:
-        emit_json({"since": f"{since:%Y-%m-%d}", "until": f"{until:%Y-%m-%d}", "ok": not failed,
-                   "accounts": [r.as_dict() for r in reports]})
+        emit_json({"schema": schema("report"), "since": f"{since:%Y-%m-%d}", "until": f"{until:%Y-%m-%d}",
+                   "ok": not failed, "accounts": [r.as_dict() for r in reports]})
     else:
         _print(reports)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 def _print(reports: list[AccountReport]) -> None:
-    console = Console()
-    table = Table(title="recarchive completeness")
-    for column in ("account", "day", "listed", "archived", "not ready", "parked", "deleted", "no rec.", "missing"):
-        table.add_column(column, justify="left" if column in ("account", "day") else "right")
-    for account in reports:
-        for day in account.days:
-            counts = day.counts()
-            table.add_row(account.account, f"{day.day:%Y-%m-%d}", str(day.listed), str(day.archived),
-                          *(str(counts.get(c, 0)) for c in _COLUMNS))
-    console.print(table)
+    console = stdout_console()
+    columns = ("account", "day", "listed", "archived", "not ready", "parked", "deleted", "no rec.", "missing")
+    print_table(console, "recarchive completeness", columns,
+                [(account.account, f"{day.day:%Y-%m-%d}", str(day.listed), str(day.archived),
+                  *(str(day.counts().get(c, 0)) for c in _COLUMNS))
+                 for account in reports for day in account.days],
+                right=columns[2:])
     for account in reports:
         if account.error:
             console.print(f"[red]{account.account}: {mask_secrets(account.error)}[/]", highlight=False)
