@@ -510,6 +510,9 @@ class TestSiro(ProviderContract):
         assert siro_sim.minted(sim) == 2  # the pass's token, and one more after the 401
         assert sorted(self.signed_statuses(sim)) == [200, 200, 200, 401]
         assert all(sim.media_requests(r.id) == 1 for r in recs)
+        for info in ctx.storage.list(f"{self.vendor}/"):  # what Siro serves is its redacted audio: recorded
+            if info.key.endswith("/metadata.json"):
+                assert json.loads(ctx.storage.read_bytes(info.key))["media"]["redacted"] is True
 
     def test_unknown_processing_word_is_not_ready_and_named(self, sim: Simulator, tmp_path: Path) -> None:
         [ready] = sim.add(self.vendor, 1, seconds=1.0)
@@ -519,6 +522,7 @@ class TestSiro(ProviderContract):
         summary, ctx = self.run(settings)
         acct = self.account_of(summary)
         assert acct.counts[Outcome.ARCHIVED] == 1 and acct.counts[Outcome.NOT_READY] == 1
+        assert acct.unknown_statuses == {"isProcessingDone=queued": 1}  # reported by name
         self.assert_archived_exactly(sim, ctx.storage, [ready.id])
         account = settings.accounts[0]
         headers, params = self.provider.client_auth(account)
