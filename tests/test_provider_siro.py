@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -261,6 +262,26 @@ def test_the_token_is_renewed_before_it_expires(build: Any) -> None:
     now[0] += 1  # 15.5 h after minting: renewed before the documented 16 h
     h.provider.resolve_media(rec)
     assert len(vendor.minted) == 2 and h.provider.tokens.minted == 2
+
+
+def test_threads_share_one_token(build: Any) -> None:
+    vendor = Vendor()
+    h = build(SiroProvider, account(), vendor)
+    rec = ready(h)
+    start = threading.Barrier(8)
+    links: list[str] = []
+
+    def download() -> None:
+        start.wait()
+        links.append(h.provider.resolve_media(rec).url)
+
+    workers = [threading.Thread(target=download) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert links == [SIGNED] * 8 and vendor.signed == 8
+    assert len(vendor.minted) == 1  # the others waited for the first mint and reused its token
 
 
 def test_a_401_mints_once_more_and_retries_once(build: Any) -> None:
