@@ -170,6 +170,30 @@ def test_every_command_names_code_that_exists(compose: dict[str, Any]) -> None:
     assert consumed == set(QUEUES)  # every queue has a consumer
 
 
+def _simulator_accounts() -> dict[str, dict[str, Any]]:
+    """The simulator's own demo accounts (``recarchive simulate --port 8080``), as compose must name
+    them: a simulator started here on free ports, its ports mapped to 8080 and the extra servers'."""
+    from providers.simulator.core import _EXTRA_SERVERS
+    from providers.simulator.demo import demo_accounts, demo_dataset
+
+    with Simulator(seed=0) as sim:
+        demo_dataset(sim)
+        accounts = demo_accounts(sim, prefix="demo")
+        ports = {sim.port: 8080}
+        for role, (offset, _routes) in _EXTRA_SERVERS.items():
+            ports[int(sim.origin(role).rsplit(":", 1)[1])] = 8080 + offset
+
+    def mapped(value: Any) -> Any:
+        if isinstance(value, list):
+            return [mapped(item) for item in value]
+        if not isinstance(value, str):
+            return value
+        return re.sub(r"(?<=(?:127\.0\.0\.1|localhost):)(\d+)", lambda m: str(ports.get(int(m.group(1)), m.group(1))),
+                      value)
+
+    return {a["name"]: {k: mapped(v) for k, v in a.items() if k != "start"} for a in accounts}
+
+
 def test_inline_config_is_a_valid_recarchive_config(compose: dict[str, Any]) -> None:
     data = tomllib.loads(compose["configs"]["recarchive_toml"]["content"])
     worker = compose["services"]["worker"]
@@ -180,11 +204,13 @@ def test_inline_config_is_a_valid_recarchive_config(compose: dict[str, Any]) -> 
     assert settings.storage.url.startswith("s3://recordings/")
     assert settings.retention is not None and settings.retention.mode == "GOVERNANCE"
     assert {a.provider for a in settings.accounts} == {"convirza", "convoso", "envoy", "salesloft", "siro"}
-    sim = Simulator(seed=0)  # not started: only its tokens and options are read
-    for account in settings.accounts:
-        assert environ[account.token_env] == sim.token(account.provider), f"{account.name}: not the simulator's token"
-        assert account.base_url == f"http://127.0.0.1:8080/{account.provider}"
-    assert settings.account("demo-convoso").timezone == sim.options.convoso_timezone
+    sim = Simulator(seed=0)  # not started: only its tokens are read
+    for variable, value in sim.environ().items():
+        assert environ[variable] == value, f"{variable}: not the simulator's secret"
+    # every account as the simulator serves it on port 8080 (its Siro gateway and storage beside it)
+    expected = _simulator_accounts()
+    written = {a["name"]: {k: v for k, v in a.items() if k != "start"} for a in data["accounts"]}
+    assert written == expected
     target = worker["configs"][0]["target"]
     assert environ["RECARCHIVE_CONFIG"] == target
     simulate = _command(compose["services"]["simulator"])
