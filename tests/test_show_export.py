@@ -49,15 +49,23 @@ def _rehash(folder: Path) -> dict[str, str]:
     return listed
 
 
+def _drop_index(storage: LocalStorage) -> None:
+    """As an archive written before the id index existed."""
+    for info in list(storage.list("_index/")):
+        storage.delete(info.key)
+
+
 def test_show_finds_a_recording_by_id_alone_then_by_the_index(tmp_path: Path, sim: Any) -> None:
     config, storage, recs = _archive(tmp_path, sim)
     meta_key, doc = documents(storage)[recs[1].id]
+    assert index_folders(storage, "convirza", "c-convirza", recs[1].id) == [meta_key[: -len("metadata.json")]]
+    _drop_index(storage)
 
     shown = _audit(config, "show", "--account", "c-convirza", "--id", recs[1].id, "--json")
     assert shown.exit_code == 0, shown.output
     document = json.loads(shown.stdout)
     assert document["schema"] == "recarchive.show/1" and document["archived"] is True
-    assert document["found_by"] == "day folders"  # archived before any index entry existed
+    assert document["found_by"] == "day folders"  # no index entry: one look per day folder
     [folder] = document["folders"]
     [revision] = folder["revisions"]
     roles = {o["role"]: o for o in revision["objects"]}
@@ -95,6 +103,7 @@ def test_show_of_an_id_never_archived_exits_1(tmp_path: Path, sim: Any) -> None:
 def test_show_falls_back_to_the_manifests_outside_the_configured_days(tmp_path: Path, sim: Any) -> None:
     later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT00:00:00Z")
     config, storage, recs = _archive(tmp_path, sim, count=2, start=later)
+    _drop_index(storage)
     result = _audit(config, "show", "--account", "c-convirza", "--id", recs[0].id, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["found_by"] == "manifests"

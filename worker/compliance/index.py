@@ -24,12 +24,14 @@ import contextlib
 import json
 import logging
 from datetime import UTC
-from typing import Any, Protocol
+from typing import Any
 
+from config.settings import AccountSettings
 from storage.base import Storage
 from storage.keys import recording_prefix, sanitize_id
 from worker.compliance.walker import parse_iso
 from worker.errors import ArchiverError, ObjectExists, StorageUnavailable
+from worker.pipeline.hooks import ArchiveHooks
 
 __all__ = ["INDEX_PREFIX", "INDEX_SCHEMA", "IndexHook", "index_folders", "index_root", "write_index"]
 
@@ -37,14 +39,6 @@ log = logging.getLogger(__name__)
 
 INDEX_PREFIX = "_index"
 INDEX_SCHEMA = "recarchive.index/1"
-
-
-class _Account(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def provider(self) -> str: ...
 
 
 def index_root(provider: str, account: str, recording_id: str) -> str:
@@ -90,7 +84,7 @@ def index_folders(storage: Storage, provider: str, account: str, recording_id: s
     return out
 
 
-class IndexHook:
+class IndexHook(ArchiveHooks):
     """Pipeline observer: the index entry of every committed recording (the ``committed`` event of
     ``worker.pipeline.hooks.ArchiveHooks``). Never raises: the recording is already committed, and a
     missing entry only makes ``show`` take its slower fallback."""
@@ -98,7 +92,7 @@ class IndexHook:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    def committed(self, account: _Account, document: dict[str, Any], body: bytes | None = None) -> None:
+    def committed(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
         try:
             write_index(self.storage, document)
         except StorageUnavailable:
@@ -106,6 +100,3 @@ class IndexHook:
                         document.get("recording_id"))
         except (ArchiverError, OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("index entry for %s/%s not written: %s", account.name, document.get("recording_id"), exc)
-
-    #: the event name the pipeline used before ``ArchiveHooks`` (``ctx.emit("archived", ...)``)
-    archived = committed
