@@ -11,13 +11,13 @@ SHA-256 of its ``metadata.json`` key, so a retry writes the same name and a raci
 refused by the store). The day is the UTC day of the recording's ``archived_at``: a manifest is a log
 of what was archived when, which is what a day can be *closed* on.
 
-``close_days`` (run whenever an account's pass settles: ``ManifestHook.settled``) closes each day
-that ended more than ``CLOSE_GRACE`` ago, in order and with no gap: it writes ``{day}.jsonl`` with
-a header line, then one line per object (original, rendition and the ``metadata.json`` itself)
-sorted by key. The header carries ``prev_sha256``, the SHA-256 of the previous day's closed
-manifest of the account (``null`` only for the first): a hash chain. Changing any byte of a closed manifest changes its hash and breaks the next
-day's link; deleting one leaves a gap; changing an object breaks its line. Days with nothing archived
-get an empty manifest, so every calendar day from the first onwards is accounted for.
+``close_days`` (run whenever an account's pass settles: ``ManifestHook.settled``) closes each day that ended
+more than ``CLOSE_GRACE`` ago, in order and with no gap: it writes ``{day}.jsonl`` with a header line, then
+one line per object (original, rendition and the ``metadata.json`` itself) sorted by key. The header carries
+``prev_sha256``, the SHA-256 of the previous day's closed manifest of the account (``null`` only for the
+first): a hash chain. Changing any byte of a closed manifest changes its hash and breaks the next day's
+link; deleting one leaves a gap; changing an object breaks its line. Days with nothing archived get an empty
+manifest, so every calendar day from the first onwards is accounted for.
 
 Closing is lock-free: the manifest is written with no-overwrite, the previous day's manifest is
 immutable, so two closers build the same chain link and one of them simply loses the write. Entries
