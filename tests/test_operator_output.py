@@ -159,3 +159,47 @@ def test_report_takes_account_and_reads_only_that_token(tmp_path: Path, sim: Any
     assert lines[1].split("\t")[:4] == ["account", "day", "listed", "archived"]
     rows = [line.split("\t") for line in lines[2:] if line.startswith("c-envoy\t")]
     assert sum(int(row[2]) for row in rows) == 2 and sum(int(row[3]) for row in rows) == 2
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_run_dry_run_lists_what_would_be_archived_and_writes_nothing(tmp_path: Path, sim: Any) -> None:
+    archive = tmp_path / "archive"
+    first = sim.add("convirza", 3, kind="wav", seconds=1.0)
+    sim.set_fault("convirza", first[2].id, "html200")
+    config = make_config(tmp_path, sim, {"url": f"file://{archive}"}, vendors=VENDORS)
+    assert _run(config, sim, "--once").exit_code == 1  # two archived, one parked
+    new = sim.add("convirza", 2, kind="wav", seconds=1.0) + sim.add("envoy", 1, kind="m4a", seconds=1.0)
+    waiting = sim.add("envoy", 1, kind="m4a", seconds=1.0, state="not_ready")
+    before = _tree(archive)
+    sim.clear_requests()
+
+    result = _run(config, sim, "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["schema"] == "recarchive.dry-run/1" and document["dry_run"] is True
+    by_account = {a["account"]: a for a in document["accounts"]}
+    convirza, envoy = by_account["c-convirza"], by_account["c-envoy"]
+    assert (convirza["would_archive"], convirza["unchanged"], convirza["parked_earlier"]) == (2, 2, 1)
+    assert (envoy["would_archive"], envoy["not_ready"]) == (1, 1)
+    would = {r["recording_id"]: r for a in document["accounts"] for r in a["recordings"]}
+    assert set(would) == {str(r.id) for r in new}
+    assert all(r["outcome"] == "would_archive" and r["keys"][0].endswith(f"/{rid}/") for rid, r in would.items())
+    assert str(waiting[0].id) not in would
+    # nothing fetched, nothing written: no media request, the archive (state included) byte for byte
+    assert not [r for r in sim.requests if r.kind == "media"]
+    assert _tree(archive) == before
+
+    plain = _run(config, sim, "--dry-run")
+    assert plain.exit_code == 0
+    lines = plain.stdout.splitlines()
+    assert lines[1].split("\t")[:6] == ["account", "provider", "since", "until", "found", "would archive"]
+    assert sorted(line.split()[2].split("/", 1)[1] for line in lines if line.startswith("would archive ")) == \
+        sorted(would)
+    assert _tree(archive) == before
+    # the real pass then archives exactly those
+    done = json.loads(_run(config, sim, "--once", "--json").stdout)
+    archived = {r["recording_id"] for a in done["accounts"] for r in a["recordings"] if r["outcome"] == "archived"}
+    assert archived == set(would)

@@ -14,17 +14,18 @@ __all__ = ["session"]
 
 
 @contextlib.contextmanager
-def session(settings: Settings, *, concurrency: int = 4, check_media: bool = True,
+def session(settings: Settings, *, concurrency: int = 4, check_media: bool = True, write: bool = True,
             **options: Any) -> Iterator[ArchiveContext]:
     """Pre-flight before any vendor is contacted: ffmpeg present (exit 2 if not), storage reachable
-    and, with ``[retention]``, Object Lock enabled on the bucket (exit 3 if not)."""
+    and, with ``[retention]``, Object Lock enabled on the bucket (exit 3 if not). ``write=False``
+    (``run --dry-run``) checks reading only: the storage check writes no probe either."""
     if check_media:
         from worker.media.inspect import ensure_ffmpeg
 
         ensure_ffmpeg(settings.transcode.rendition)
     ctx = open_context(settings, concurrency=concurrency, check_media=check_media, **options)
     try:
-        ctx.storage.check(need_object_lock=settings.retention is not None)
+        ctx.storage.check(need_object_lock=settings.retention is not None, write=write)
         yield ctx
     finally:
         ctx.close()

@@ -128,6 +128,8 @@ class AccountLedger:
             "parked": self.counts[Outcome.PARKED],
             "parked_earlier": self.counts[Outcome.PARKED_EARLIER],
             "queued": self.counts[Outcome.QUEUED],
+            "would_archive": self.counts[Outcome.WOULD_ARCHIVE],
+            "would_park": self.counts[Outcome.WOULD_PARK],
             "enqueued": self.enqueued,
             "already_queued": self.already_queued,
             "bytes": self.bytes,

@@ -24,6 +24,8 @@ class Outcome(StrEnum):
     PARKED_EARLIER = "parked_earlier"  # parked by an earlier pass: skipped until re-archived by hand
     STAGED = "staged"  # original stored, commit left to a later task (daemon with renditions)
     QUEUED = "queued"  # daemon discovery: handed to an archive task (which reports its own outcome)
+    WOULD_ARCHIVE = "would_archive"  # run --dry-run: a pass would fetch and archive it
+    WOULD_PARK = "would_park"  # run --dry-run: a pass would park it (its record is unusable)
 
 
 @dataclass
