@@ -69,8 +69,9 @@ def test_run_json_has_a_schema_and_run_v_logs_one_line_per_recording(
     for record in lines:
         message = record.getMessage()
         assert record.outcome == "archived"  # type: ignore[attr-defined]
-        assert record.account in message and record.recording_id in message  # type: ignore[attr-defined]
-        assert "archived" in message
+        assert message.startswith(f"{record.account}/{record.recording_id}: archived, ")  # type: ignore[attr-defined]
+        assert f", {record.bytes} bytes, " in message and message.endswith(" s")  # type: ignore[attr-defined]
+        assert record.bytes > 0  # type: ignore[attr-defined]
 
 
 def test_run_and_status_print_plain_lines_when_piped(tmp_path: Path, sim: Any) -> None:

@@ -148,8 +148,9 @@ def run_pass(
                 if result.outcome is Outcome.NOT_READY:
                     job.ledger.hold(job.recording)
                 job.ledger.record(result)
-                log.info("%s/%s: %s%s", job.account.name, result.recording_id, result.outcome,
-                         f" ({result.reason})" if result.reason else "",
+                # `run -v`: one line per recording, with its size and time
+                log.info("%s/%s: %s%s, %d bytes, %.1f s", job.account.name, result.recording_id, result.outcome,
+                         f" ({result.reason})" if result.reason else "", result.bytes, result.seconds,
                          extra={"account": job.account.name, "recording_id": result.recording_id,
                                 "outcome": str(result.outcome), "bytes": result.bytes,
                                 "seconds": round(result.seconds, 3)})
