@@ -77,6 +77,9 @@ def print_summary(summary: PassSummary, console: Console | None = None, *, title
                 [_row(acct) for acct in summary.accounts],
                 right=[c for c in columns if c not in ("account", "provider", "status")])
     for acct in summary.accounts:
+        for value, count in sorted(acct.unknown_statuses.items()):
+            console.print(f"  {acct.account}: unknown status {value!r} on {count} recording(s): held as not ready",
+                          highlight=False)
         for result in acct.results:
             if result.outcome is Outcome.PARKED:
                 console.out(f"parked {acct.account}/{result.recording_id}: {result.reason}: "

@@ -52,6 +52,11 @@ def account_status(settings: Settings, storage: Storage, name: str) -> dict[str,
         warnings.append({"kind": "integrity_flags", "recordings": {rid: list(flags) for rid, flags in flagged.items()},
                          "message": "integrity flags in the last pass: " + ", ".join(
                              f"{rid} ({'/'.join(flags)})" for rid, flags in sorted(flagged.items())[:20])})
+    unknown = last.get("unknown_statuses") or {}
+    if unknown:  # never silently dropped: the recordings wait as not ready, the values are named
+        warnings.append({"kind": "unknown_status", "statuses": dict(unknown),
+                         "message": "vendor status values recarchive does not know (held as not ready): "
+                                    + ", ".join(f"{value!r} x{count}" for value, count in sorted(unknown.items()))})
     if last.get("error"):
         warnings.append({"kind": "last_pass_failed", "reason": last.get("error_reason"),
                          "message": f"last pass failed: {last['error']}"})
@@ -79,10 +84,10 @@ def account_status(settings: Settings, storage: Storage, name: str) -> dict[str,
 @guarded
 def status(config_file: str | None, accounts: tuple[str, ...], as_json: bool, verbose: int) -> None:
     """Per account: watermark, counts archived / pending / not ready / parked, each parked reason."""
-    settings = load(config_file, verbose=verbose)
+    settings = load(config_file, verbose=verbose, tokens_for=set())  # auditing: no vendor, no token
     storage = open_storage(settings.storage)
     try:
-        storage.check()
+        storage.check(write=False)  # read-only credentials suffice
         report = [account_status(settings, storage, a.name) for a in pick_accounts(settings, accounts)]
     finally:
         storage.close()
