@@ -95,8 +95,8 @@ def test_window_checks_only_its_days(tmp_path: Path, sim: Any, s3_bucket: Any) -
     storage = make_s3_storage(s3_bucket, "arch")
     s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key=documents(storage)[late.id][1]["objects"][0]["key"])
     day1 = base.strftime("%Y-%m-%d")
-    day2 = (base + timedelta(days=1)).strftime("%Y-%m-%d")
-    only_early = invoke(config, sim, "verify", "--since", day1, "--until", day2, "--json")
+    # a bare --until date covers its whole day (CONTRACT §1): day1 alone
+    only_early = invoke(config, sim, "verify", "--since", day1, "--until", day1, "--json")
     assert only_early.exit_code == 0, only_early.output
     assert json_out(only_early)["recordings"] == 1
     everything = invoke(config, sim, "verify", "--json")

@@ -25,7 +25,7 @@ from worker.cli._common import (
     until_timestamp,
 )
 from worker.cli._render import human_bytes
-from worker.compliance.verify import VerifyReport, verify_archive
+from worker.compliance.verify import VerifyReport, audit_targets, verify_archive
 from worker.errors import ConfigError
 from worker.redact import mask_secrets
 
@@ -58,6 +58,8 @@ class _VerifyProgress:
             self._progress.stop()
 
     def __call__(self, event: str, payload: Any) -> None:
+        if self._progress is not None and event == "discover":
+            self._progress.update(self._task, description=f"finding the accounts in storage: {payload} keys listed")
         if self._progress is None or event != "folder":
             return
         self._recordings += payload.recordings
@@ -82,18 +84,21 @@ def verify(config_file: str | None, account_name: str | None, since: datetime | 
     Exit 1 if anything is missing or differs, naming each key."""
     if since and until and since >= until:
         raise ConfigError("--since must be before --until")
-    settings = load(config_file, verbose=verbose)
-    accounts = pick_accounts(settings, [account_name] if account_name else [])
+    settings = load(config_file, verbose=verbose, tokens_for=set())  # auditing: no vendor, no token
+    chosen = pick_accounts(settings, [account_name]) if account_name else None
     if deep:
         from worker.media.inspect import ensure_ffmpeg
 
         ensure_ffmpeg()
     storage = open_storage(settings.storage)
     try:
-        storage.check(need_object_lock=settings.retention is not None)
+        storage.check(need_object_lock=settings.retention is not None, write=False)
         with _VerifyProgress(enabled=not as_json) as progress:
+            # without --account: what the store holds, not only what the config names
+            accounts, unconfigured = (chosen, []) if chosen else audit_targets(storage, settings, progress)
             report = verify_archive(storage, settings, accounts, since=since, until=until, deep=deep,
                                     manifests=manifests, progress=progress)
+            report.unconfigured = unconfigured
     finally:
         storage.close()
     if as_json:
@@ -107,6 +112,14 @@ def _print(report: VerifyReport, url: str) -> None:
     console = Console()
     console.print(f"verified {report.recordings} recordings, {report.objects} objects, "
                   f"{human_bytes(report.bytes)} in {url}" + (" (deep)" if report.deep else ""))
+    if report.unconfigured:
+        console.print(f"[yellow]storage holds accounts the config does not name (checked too): "
+                      f"{', '.join(report.unconfigured)}[/]", highlight=False)
+    if not report.accounts:
+        console.print("[yellow]nothing to verify: no account is configured and storage holds none[/]")
+    elif report.recordings == 0:
+        console.print(f"[yellow]no archived recordings found for {', '.join(report.accounts)}"
+                      "[/]", highlight=False)
     for account, chain in report.manifests.items():
         console.print(f"manifests {account}: {chain['manifests']} closed, head {chain['head'] or '-'} "
                       f"sha256 {chain['head_sha256'] or '-'}, {chain['pending_entries']} lines pending")
@@ -114,5 +127,7 @@ def _print(report: VerifyReport, url: str) -> None:
         console.print(f"[yellow]warning[/] {warning.key}: {mask_secrets(warning.problem)}", highlight=False)
     for failure in report.failures:
         console.print(f"[red]FAILED[/] {failure.key}: {mask_secrets(failure.problem)}", highlight=False)
-    console.print("[green]ok: every object matches its metadata.json[/]" if report.ok else
-                  f"[red]{len(report.failures)} problem(s) found[/]")
+    if not report.ok:
+        console.print(f"[red]{len(report.failures)} problem(s) found[/]")
+    elif report.recordings:
+        console.print("[green]ok: every object matches its metadata.json[/]")

@@ -21,20 +21,29 @@ comparing size and hash. What it reports, and why each is a failure or a warning
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from config.settings import AccountSettings, Settings
+from config.settings import Settings
 from storage.base import Storage
 from worker.compliance.manifests import load_manifests
-from worker.compliance.walker import ArchivedObject, Folder, folders, objects_of, parse_iso, window_days
+from worker.compliance.walker import (
+    AccountRef,
+    ArchivedObject,
+    Folder,
+    folders,
+    objects_of,
+    parse_iso,
+    stored_accounts,
+    window_days,
+)
 from worker.pipeline.workdir import WorkDir
 
-__all__ = ["Finding", "VerifyReport", "verify_archive"]
+__all__ = ["Finding", "VerifyReport", "audit_targets", "verify_archive"]
 
 Progress = Callable[[str, Any], None]
 _MEDIA_ROLES = ("original", "rendition")
@@ -77,6 +86,9 @@ class VerifyReport:
     failures: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: every account checked, and those among them found in storage but not named by the config
+    accounts: list[str] = field(default_factory=list)
+    unconfigured: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -94,7 +106,7 @@ class VerifyReport:
             "ok": self.ok, "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "deep": self.deep,
             "recordings": self.recordings, "objects": self.objects, "bytes": self.bytes,
             "failures": [f.as_dict() for f in self.failures], "warnings": [w.as_dict() for w in self.warnings],
-            "manifests": self.manifests,
+            "manifests": self.manifests, "accounts": self.accounts, "unconfigured_accounts": self.unconfigured,
         }
 
 
@@ -102,7 +114,7 @@ class VerifyReport:
 class _Job:
     storage: Storage
     settings: Settings
-    account: AccountSettings
+    account: AccountRef
     since: datetime | None
     until: datetime | None
     deep: bool
@@ -110,8 +122,21 @@ class _Job:
     keep_seen: bool
 
 
+def audit_targets(storage: Storage, settings: Settings,
+                  progress: Progress | None = None) -> tuple[list[AccountRef], list[str]]:
+    """The accounts an audit of the whole store covers: every configured account, then every
+    ``{provider}/{account}/`` the store holds that the config does not name (an auditor's config
+    may list none at all). Returns (accounts, names of the unconfigured ones)."""
+    emit = progress or (lambda event, payload: None)
+    configured: list[AccountRef] = list(settings.accounts)
+    known = {(a.provider, a.name) for a in settings.accounts}
+    extra = [a for a in stored_accounts(storage, lambda keys: emit("discover", keys))
+             if (a.provider, a.name) not in known]
+    return configured + extra, [f"{a.provider}/{a.name}" for a in extra]
+
+
 def verify_archive(
-    storage: Storage, settings: Settings, accounts: list[AccountSettings], *,
+    storage: Storage, settings: Settings, accounts: Sequence[AccountRef], *,
     since: datetime | None = None, until: datetime | None = None, deep: bool = False,
     manifests: bool = False, progress: Progress | None = None, concurrency: int = 4,
     now: datetime | None = None,
@@ -122,6 +147,7 @@ def verify_archive(
     workdir = WorkDir(settings.storage.work_dir) if deep else None
     days = window_days(since, until)
     for account in accounts:
+        report.accounts.append(account.name)
         job = _Job(storage, settings, account, since, until, deep, workdir, manifests)
         seen: dict[str, _Seen] = {}
         for part in _run(job, folders(storage, account, days), concurrency):

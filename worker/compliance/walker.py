@@ -16,15 +16,16 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from config.settings import AccountSettings
 from storage.base import ObjectInfo, Storage
 from storage.metadata import load_metadata
 
 __all__ = [
+    "AccountRef",
     "ArchivedObject",
     "Folder",
+    "StoredAccount",
     "account_root",
     "day_prefixes",
     "dumps_line",
@@ -34,10 +35,52 @@ __all__ = [
     "objects_of",
     "parse_iso",
     "relative_key",
+    "stored_accounts",
     "window_days",
 ]
 
 _METADATA = "metadata.json"
+
+
+class AccountRef(Protocol):
+    """What walking an account needs: where its folders are. A configured ``AccountSettings``, or a
+    ``StoredAccount`` found in storage that the config does not name."""
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class StoredAccount:
+    provider: str
+    name: str
+
+
+def stored_accounts(storage: Storage, progress: Any = None) -> list[StoredAccount]:
+    """Every ``{provider}/{account}/`` that holds objects, by one streamed listing of the store.
+
+    Memory is one entry per account, whatever the archive's size; the cost is a listing of every
+    key (the storage protocol has no delimiter listing). Top-level names starting with ``_`` are the
+    archiver's own (state, manifests, index) and keys with fewer than three segments are no
+    recording's; both are skipped. ``progress(keys_seen)`` is called every 10,000 keys."""
+    found: dict[tuple[str, str], None] = {}
+    last: tuple[str, str] | None = None
+    for count, info in enumerate(storage.list(""), start=1):
+        if progress is not None and count % 10000 == 0:
+            progress(count)
+        if info.key.startswith("_"):
+            continue
+        parts = info.key.split("/", 2)
+        if len(parts) < 3:
+            continue
+        pair = (parts[0], parts[1])
+        if pair != last:
+            found[pair] = None
+            last = pair
+    return [StoredAccount(provider, name) for provider, name in found]
 
 
 @dataclass(frozen=True)
@@ -90,11 +133,11 @@ def _revision_number(prefix: str, key: str) -> int:
     return (_revision(rest[0]) or 0) if len(rest) == 2 else 0
 
 
-def account_root(account: AccountSettings) -> str:
+def account_root(account: AccountRef) -> str:
     return f"{account.provider}/{account.name}/"
 
 
-def day_prefixes(account: AccountSettings, first: date, last: date) -> list[str]:
+def day_prefixes(account: AccountRef, first: date, last: date) -> list[str]:
     """The day folders from ``first`` to ``last`` inclusive (UTC days of ``started_at``)."""
     root = account_root(account)
     out: list[str] = []
@@ -115,7 +158,7 @@ def window_days(since: datetime | None, until: datetime | None) -> tuple[date, d
     return first, max(first, last)
 
 
-def folders(storage: Storage, account: AccountSettings, days: tuple[date, date] | None = None) -> Iterator[Folder]:
+def folders(storage: Storage, account: AccountRef, days: tuple[date, date] | None = None) -> Iterator[Folder]:
     """Every recording folder of ``account`` (in the inclusive day range, if given), as a stream."""
     root = account_root(account)
     prefixes = [root] if days is None else day_prefixes(account, *days)
