@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from config import Settings
 from storage import Storage, open_storage
 from worker.cli._common import config_option, emit_json, guarded, load, pick_accounts
 from worker.cli._output import human_duration, print_table, schema, stdout_console
+from worker.cli._progress import Ticker
 from worker.pipeline.state import StateStore
 from worker.redact import mask_secrets
 
@@ -22,11 +24,11 @@ EXPIRY_WARNING = timedelta(days=2)
 _RECORDING_DEPTH = 6
 
 
-def account_status(settings: Settings, storage: Storage, name: str) -> dict[str, Any]:
+def account_status(settings: Settings, storage: Storage, name: str,
+                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     account = settings.account(name)
     state = StateStore(storage)
-    archived = sum(1 for info in storage.list(f"{account.provider}/{account.name}/")
-                   if info.key.endswith("/metadata.json") and info.key.count("/") == _RECORDING_DEPTH)
+    archived = _count_archived(storage, f"{account.provider}/{account.name}/", name, progress)
     last = state.last_pass(name) or {}
     parked = [p.as_dict() for p in state.parked(name)]
     mark = state.watermark(name)
@@ -76,6 +78,18 @@ def account_status(settings: Settings, storage: Storage, name: str) -> dict[str,
     }
 
 
+def _count_archived(storage: Storage, root: str, name: str, progress: Callable[[str], None] | None) -> int:
+    """Committed recordings of one account, by a streamed listing: memory stays flat whatever the
+    archive's size (a million recordings are counted, never held)."""
+    archived = 0
+    for seen, info in enumerate(storage.list(root), start=1):
+        if info.key.endswith("/metadata.json") and info.key.count("/") == _RECORDING_DEPTH:
+            archived += 1
+        if progress is not None and seen % 10000 == 0:
+            progress(f"{name}: {archived} archived recordings counted ({seen} objects listed)")
+    return archived
+
+
 @click.command()
 @config_option
 @click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
@@ -88,7 +102,8 @@ def status(config_file: str | None, accounts: tuple[str, ...], as_json: bool, ve
     storage = open_storage(settings.storage)
     try:
         storage.check(write=False)  # read-only credentials suffice
-        report = [account_status(settings, storage, a.name) for a in pick_accounts(settings, accounts)]
+        with Ticker(enabled=not as_json, description="counting archived recordings") as tick:
+            report = [account_status(settings, storage, a.name, tick) for a in pick_accounts(settings, accounts)]
     finally:
         storage.close()
     if as_json:
