@@ -260,6 +260,13 @@ class AccountSettings(_Strict):
         for host in value:
             if not _HOST_PATTERN.fullmatch(host):
                 raise ValueError(f"allowed_media_hosts entry {host!r} is not a host name or *.domain")
+            name, _, port = host.partition(":")
+            if port and not 1 <= int(port) <= 65535:
+                raise ValueError(f"allowed_media_hosts entry {host!r}: port {port} is not 1-65535")
+            if name.startswith("*.") and len(name[2:].rstrip(".").split(".")) < 2:
+                # "*.com" would allow every host of a top-level domain
+                raise ValueError(f"allowed_media_hosts entry {host!r}: a wildcard needs at least two labels "
+                                 f"after '*.' (e.g. \"*.example.com\")")
         return [host.lower() for host in value]
 
     @field_validator("rate_limit", mode="before")

@@ -1,8 +1,10 @@
 """Streaming a recording's bytes into a local spool, hashing as they arrive.
 
 This is the boundary where media downloads meet httpx: every ``httpx`` exception is translated here.
-Redirects are followed by hand so each hop passes the account's ``MediaPolicy``; credentials that
-came with a link are sent to its own host only. A body cut short is resumed with ``Range`` from the
+Redirects are followed by hand so each hop passes the account's ``MediaPolicy``, and each hop connects
+to the addresses the policy checked (``pinned``: resolved once, no DNS rebinding). Credentials that
+came with a link are sent to its own origin only (scheme, host, port), and over plain http only when
+the account's API itself is http. A body cut short is resumed with ``Range`` from the
 bytes already spooled (or restarted when the server ignores ``Range``), so the result is byte-exact.
 """
 
@@ -28,6 +30,7 @@ from worker.errors import (
     Unavailable,
     UnsafeURL,
 )
+from worker.pipeline.http import pinned, proxy_for
 from worker.pipeline.mediapolicy import MediaPolicy
 from worker.pipeline.sniff import SNIFF_BYTES
 from worker.redact import redact_url
@@ -121,14 +124,15 @@ def fetch_into(
     url = link.url
     origin = _origin(url)
     for _hop in range(MAX_REDIRECTS + 1):
-        policy.check(url, recording_id=recording_id)
+        target = policy.check(url, recording_id=recording_id, resolve=proxy_for(http, url) is None)
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
-        if _origin(url) == origin:
-            headers.update(link.headers)
+        if _origin(url) == origin and (origin[0] == "https" or policy.allow_http):
+            headers.update(link.headers)  # a link's credentials: its own origin only, over https
         if spool.size:
             headers["Range"] = f"bytes={spool.size}-"
         try:
-            with http.stream("GET", url, headers=headers, follow_redirects=False) as response:
+            with pinned(target.host, target.port, target.addresses), \
+                    http.stream("GET", url, headers=headers, follow_redirects=False) as response:
                 if response.status_code in _REDIRECTS:
                     location = response.headers.get("Location")
                     if not location:
