@@ -48,7 +48,7 @@ def hold(config_file: str | None, account_name: str, ids: tuple[str, ...], since
         raise ConfigError("hold needs either --id ID... or both --since and --until")
     if since and until and since >= until:
         raise ConfigError("--since must be before --until")
-    settings = load(config_file, verbose=verbose)
+    settings = load(config_file, verbose=verbose, tokens_for=set())  # contacts no vendor: reads no token
     account = pick_accounts(settings, [account_name])[0]
     storage = open_storage(settings.storage)
     try:

@@ -45,7 +45,7 @@ def rearchive(config_file: str | None, account_name: str, ids: tuple[str, ...], 
     changed bytes are stored as a new revision beside the earlier copy, which is never touched."""
     if bool(ids) == bool(since or until) or (not ids and not (since and until)):
         raise ConfigError("rearchive needs either --id ID... or both --since and --until")
-    settings = load(config_file, verbose=verbose)
+    settings = load(config_file, verbose=verbose, tokens_for={account_name})
     account = pick_accounts(settings, [account_name])[0]
     results: list[ArchiveResult] = []
     errors: list[str] = []

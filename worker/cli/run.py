@@ -58,7 +58,8 @@ def run(config_file: str | None, once: bool, accounts: tuple[str, ...], since: d
         until: datetime | None, concurrency: int, as_json: bool, dry_run: bool, metrics_file: str | None,
         verbose: int) -> None:
     """Discover new recordings for each account and archive them, with no broker needed."""
-    settings = load(config_file, verbose=verbose)
+    # only the chosen accounts' vendors are contacted, so only their token variables are read
+    settings = load(config_file, verbose=verbose, tokens_for=set(accounts) if accounts else None)
     chosen = pick_accounts(settings, accounts)
     if dry_run:
         _dry_run(settings, chosen, since, until, as_json)
