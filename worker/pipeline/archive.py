@@ -9,8 +9,9 @@ Order of work, and why:
 2. Resolve the link at the last moment; stream it into a local spool while hashing; the first bytes
    must be media. 410/403/expired page → resolve again; cut → Range-resume; 429 → Retry-After.
 3. Probe and decode the spool before anything is stored: a broken body is never stored.
-4. Upload the original (never overwriting), then the optional rendition.
-5. Write ``metadata.json`` (the commit), then retention / legal hold on every object.
+4. Upload the original (never overwriting, never deleting: ``claim.py``), then the optional rendition,
+   each locked in the request that writes it under ``[retention]``.
+5. Write ``metadata.json`` (the commit), locked the same way.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from storage.keys import metadata_key, recording_prefix
 from storage.metadata import load_metadata
 from worker.errors import CorruptMedia, InvalidRecord
 from worker.pipeline.check import extension, inspect_spool
+from worker.pipeline.claim import place_original
 from worker.pipeline.commit import (
     Staged,
     base_prefix,
     commit_staged,
     ensure_retention,
     revisions,
-    store_original,
     user_meta,
     write_commit,
 )
@@ -124,16 +125,23 @@ def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, pre
     if download.link.redacted:  # what the vendor serves is its redacted version (Siro): say so
         media = {**(media or {}), "redacted": True}
     extra: dict[str, Any] = {}
+    known: set[str] | None = None
     if committed is not None:
         revision, known = revisions(ctx, prefix, committed)
         if download.sha256 in known:
             result.outcome = Outcome.UNCHANGED
             return None
         prefix = f"{prefix}r{revision}/"
-        extra = {"revision": revision, "supersedes": ctx.storage.full_key(metadata_key(base_prefix(prefix)))}
-        result.outcome = Outcome.REVISION
     if integrity:
         extra["integrity"] = integrity
     meta = user_meta(account, recording, download.sha256)
-    original = store_original(ctx, prefix + f"original.{ext}", path, download, CONTENT_TYPES[ext], meta)
-    return Staged(prefix, original, media, extra)
+    claim = place_original(ctx, prefix, f"original.{ext}", path, sha256=download.sha256, size=download.size,
+                           content_type=CONTENT_TYPES[ext], metadata=meta, known=known)
+    if claim is None:  # a committed original of this recording already has these bytes
+        result.outcome = Outcome.UNCHANGED
+        return None
+    if claim.revision is not None:
+        extra.update(revision=claim.revision,
+                     supersedes=ctx.storage.full_key(metadata_key(base_prefix(claim.prefix))))
+        result.outcome = Outcome.REVISION
+    return Staged(claim.prefix, claim.original, media, extra)

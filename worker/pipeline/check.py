@@ -2,7 +2,9 @@
 
 A recording that does not decode at all is never stored (``CorruptMedia``, fetched once more by the
 caller, then parked); one that decodes with errors, or whose measured length disagrees with the
-vendor's or its own header, is archived with the finding recorded in ``metadata.json``.
+vendor's or its own header, is archived with the finding recorded in ``metadata.json``. Media longer
+than ``limits.max_duration``, or whose decode outlasts ``limits.decode_timeout``, is parked
+(``TooLarge``) instead of tying a worker up (``worker.media.checks``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from providers.base import Recording
-from worker.errors import CorruptMedia
 from worker.pipeline.context import ArchiveContext
 from worker.pipeline.download import Downloaded
 from worker.pipeline.sniff import Sniffed
@@ -24,26 +25,13 @@ def inspect_spool(ctx: ArchiveContext, path: Path, download: Downloaded,
     """Probe and decode-check the spooled bytes; ``CorruptMedia`` when they do not decode at all."""
     if not ctx.check_media:
         return None, {}
-    from worker.media import inspect as media_tools
+    from worker.media.checks import inspect_recording
 
-    info = media_tools.probe_media(path, hint=download.sniffed.ext)
-    report = media_tools.check_decode(path)
-    if not report.ok and not report.decoded_seconds:
-        raise CorruptMedia(f"the {download.sniffed.ext} body does not decode: {report.message or 'no audio'}",
-                           recording_id=recording.recording_id)
-    integrity: dict[str, Any] = {"decode": report.as_metadata()}
-    # a cut MP3 still claims its full length in its header: what decoded is the evidence
-    tolerance = ctx.settings.transcode.duration_tolerance
-    measured = report.decoded_seconds if report.decoded_seconds is not None else info.duration_seconds
-    flag = media_tools.duration_flag(measured, recording.vendor_duration_seconds, tolerance)
-    if flag is not None:
-        integrity["duration_mismatch"] = flag
-    header_flag = media_tools.duration_flag(report.decoded_seconds, info.duration_seconds, tolerance)
-    if header_flag is not None:
-        integrity["header_duration_mismatch"] = header_flag
-    if not report.ok:
-        integrity["decode_errors"] = True
-    return info.as_metadata(), integrity
+    # bounded by [limits] here, the one path of run and the daemon alike
+    checked = inspect_recording(path, hint=download.sniffed.ext, vendor_seconds=recording.vendor_duration_seconds,
+                                tolerance=ctx.settings.transcode.duration_tolerance, limits=ctx.settings.limits,
+                                recording_id=recording.recording_id)
+    return checked.media, checked.integrity
 
 
 def extension(sniffed: Sniffed, media: dict[str, Any] | None) -> str:

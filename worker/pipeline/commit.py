@@ -1,9 +1,14 @@
-"""Committing a recording: the optional rendition, ``metadata.json`` (written last), retention.
+"""Committing a recording: the optional rendition, then ``metadata.json`` (written last).
 
 ``metadata.json`` is the commit marker (CONTRACT §3): a recording is archived if and only if it
 exists, so a crash at any point before it leaves nothing committed, and a redelivered task that finds
 it stops. A commit that lost a race to another worker's is a no-op; one whose first answer was lost
-recognises its own bytes and finishes (retention, hooks).
+recognises its own bytes and finishes (hooks).
+
+Under ``[retention]`` every object, ``metadata.json`` included, is written locked (``WriteLock`` in
+the very request): no committed object is ever unlocked. A recording committed without a lock (an
+older version, retention added later) is locked by ``ensure_retention`` when a pass meets it.
+``metadata.json`` carries the SHA-256 of its own bytes as its ``sha256`` user metadata (CONTRACT §3).
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from typing import Any
 from config.settings import AccountSettings
 from config.units import utc_stamp
 from providers.base import Recording
-from storage.base import Retention
 from storage.keys import metadata_key
 from storage.metadata import StoredObject, build_metadata, dump_metadata, load_metadata, s3_user_metadata
+from storage.placement import ensure_lock, lock_for, same_bytes
 from worker import __version__
 from worker.errors import (
     ChecksumMismatch,
+    FolderBusy,
     ObjectExists,
     PermanentError,
     RetryableError,
@@ -32,14 +38,12 @@ from worker.errors import (
     StorageUnavailable,
 )
 from worker.pipeline.context import ArchiveContext
-from worker.pipeline.download import Downloaded
 from worker.pipeline.parking import park
 from worker.pipeline.results import ArchiveResult, Outcome
 from worker.pipeline.settle import settled
 
 __all__ = [
-    "Staged", "base_prefix", "commit_staged", "ensure_retention", "revisions", "store_original", "user_meta",
-    "write_commit",
+    "Staged", "base_prefix", "commit_staged", "ensure_retention", "revisions", "user_meta", "write_commit",
 ]
 
 log = logging.getLogger(__name__)
@@ -126,16 +130,19 @@ def write_commit(ctx: ArchiveContext, account: AccountSettings, recording: Recor
     )
     meta_key = metadata_key(prefix)
     body = dump_metadata(document)
+    original_key = _relative_keys(prefix, [staged.original])[0]
+    if not same_bytes(ctx.storage.head(original_key), staged.original.sha256, staged.original.size):
+        raise FolderBusy(f"{original_key} no longer holds the bytes staged for this commit")
     try:
         ctx.storage.put_bytes(meta_key, body, content_type="application/json",
-                              metadata=user_meta(account, recording, staged.original.sha256))
+                              metadata=user_meta(account, recording, hashlib.sha256(body).hexdigest()),
+                              lock=lock_for(ctx.settings.retention))
     except ObjectExists:
         if not _own_commit(ctx, meta_key, body):
             # another worker committed the same recording first: theirs stands, ours is a no-op
             result.outcome = Outcome.UNCHANGED
             return
         # our own write, whose answer was lost (the store's retry met it): committed, carry on
-    _apply_retention(ctx, [*_relative_keys(prefix, objects), meta_key])
     result.bytes = staged.original.size
     integrity = extra.get("integrity") or {}
     result.flags = sorted(k for k in integrity if k.endswith("mismatch") or k == "decode_errors")
@@ -160,22 +167,6 @@ def _own_commit(ctx: ArchiveContext, meta_key: str, body: bytes) -> bool:
         return False
 
 
-def store_original(ctx: ArchiveContext, key: str, path: Path, download: Downloaded, content_type: str,
-                    user_meta: dict[str, str]) -> StoredObject:
-    try:
-        ctx.storage.put_file(key, path, content_type=content_type, metadata=user_meta)
-    except ObjectExists:
-        existing = ctx.storage.head(key)
-        same = existing is not None and existing.size == download.size and \
-            existing.metadata.get("sha256") == download.sha256
-        if not same:
-            # left by an attempt that crashed before its commit: uncommitted, so replace it
-            log.info("replacing an uncommitted object at %s", key)
-            ctx.storage.delete(key)
-            ctx.storage.put_file(key, path, content_type=content_type, metadata=user_meta)
-    return StoredObject(ctx.storage.full_key(key), "original", content_type, download.size, download.sha256)
-
-
 def _rendition(ctx: ArchiveContext, path: Path, prefix: str, account: AccountSettings, recording: Recording,
                objects: list[StoredObject]) -> list[dict[str, str]]:
     """Add the compact rendition if configured; a failure is recorded and parked, never fatal."""
@@ -196,31 +187,26 @@ def _relative_keys(prefix: str, objects: list[StoredObject]) -> list[str]:
     return [prefix + obj.key.rsplit("/", 1)[-1] for obj in objects]
 
 
-def _apply_retention(ctx: ArchiveContext, keys: list[str]) -> None:
-    retention = ctx.settings.retention
-    if retention is None:
-        return
-    rule = Retention(retention.mode, retention.retain_until())
-    for key in keys:
-        ctx.storage.set_retention(key, rule)
-        if retention.legal_hold:
-            ctx.storage.set_legal_hold(key, True)
-
-
 def ensure_retention(ctx: ArchiveContext, account: AccountSettings, recording: Recording, prefix: str,
-                      committed: dict[str, Any]) -> None:
-    """Finish a commit whose retention step failed (the process died, or the store refused):
-    the marker exists but is not locked. Re-apply to every object it lists, then clear the park."""
-    if ctx.settings.retention is None:
-        return
+                     committed: dict[str, Any]) -> bool:
+    """Lock a recording committed without its lock (an older version that locked after the commit
+    and died or was refused, or ``[retention]`` added since): every object it lists, then its
+    ``metadata.json`` (written last, so a locked marker means a locked recording), and clear a park
+    left by the refusal. True when something was locked."""
+    lock = lock_for(ctx.settings.retention)
+    if lock is None:
+        return False
     meta_key = metadata_key(prefix)
     info = ctx.storage.head(meta_key)
-    if info is None or info.retention is not None:
-        return
+    if info is None or (info.retention is not None and (info.legal_hold or not lock.legal_hold)):
+        return False
     names = [str(o.get("key", "")).rsplit("/", 1)[-1] for o in committed.get("objects", [])]
-    log.warning("%s/%s: committed without retention; applying it now", account.name, recording.recording_id)
-    _apply_retention(ctx, [prefix + name for name in names if name] + [meta_key])
+    log.warning("%s/%s: committed without its lock; locking it now", account.name, recording.recording_id)
+    for key in [prefix + name for name in names if name]:
+        ensure_lock(ctx.storage, key, ctx.storage.head(key), lock)
+    ensure_lock(ctx.storage, meta_key, info, lock)
     ctx.state.unpark(account.name, recording.recording_id)
+    return True
 
 
 def base_prefix(prefix: str) -> str:

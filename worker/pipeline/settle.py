@@ -8,7 +8,15 @@ from collections.abc import Iterator
 
 from config.settings import AccountSettings
 from providers.base import Recording
-from worker.errors import AccountError, ArchiverError, NoRecording, NotReady, RetryableError, StorageUnavailable
+from worker.errors import (
+    AccountError,
+    ArchiverError,
+    DiskError,
+    NoRecording,
+    NotReady,
+    RetryableError,
+    StorageUnavailable,
+)
 from worker.pipeline.context import ArchiveContext
 from worker.pipeline.parking import park
 from worker.pipeline.results import ArchiveResult, Outcome
@@ -37,6 +45,14 @@ def settled(ctx: ArchiveContext, account: AccountSettings, recording: Recording,
         _park(ctx, account, recording, exc, result)
     except ArchiverError as exc:
         _park(ctx, account, recording, exc, result)
+    except OSError as exc:
+        # the work dir's disk (spool, rendition): full, read-only, an I/O error. Retryable for this
+        # recording (the daemon retries the task, then parks; run parks it), never a traceback
+        error = DiskError(f"local disk error: {exc.strerror or type(exc).__name__}",
+                          recording_id=recording.recording_id)
+        if not ctx.retry.park_on_exhaustion:
+            raise error from exc
+        _park(ctx, account, recording, error, result)
     finally:
         result.seconds = time.monotonic() - started
 
