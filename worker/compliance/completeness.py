@@ -18,6 +18,7 @@ at the vendor after archiving, which is what an archive is for) are shown as ``a
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -30,9 +31,12 @@ from worker.errors import AccountError, ArchiverError, PermanentError, StorageUn
 from worker.pipeline.context import ArchiveContext
 from worker.redact import mask_secrets
 
-__all__ = ["FAILING_REASONS", "AccountReport", "DayReport", "Gap", "completeness_report"]
+__all__ = ["CHUNK_DAYS", "FAILING_REASONS", "AccountReport", "DayReport", "Gap", "completeness_report"]
 
 FAILING_REASONS = frozenset({"missing", "parked"})
+#: days listed at the vendor at once: each chunk's listing is widened by a day on each side, so a
+#: week costs 9/7 of one listing of the whole window while memory holds a week's records, not a year's
+CHUNK_DAYS = 7
 _READINESS_REASON = {
     Readiness.NOT_READY: "not_ready",
     Readiness.DELETED: "deleted_at_vendor",
@@ -97,23 +101,34 @@ def completeness_report(ctx: ArchiveContext, accounts: list[AccountSettings], fi
 
 
 def _account(ctx: ArchiveContext, account: AccountSettings, first: date, last: date) -> AccountReport:
+    """The account's days, a chunk of ``CHUNK_DAYS`` at a time: memory holds one chunk's vendor
+    records and archived ids, never a year's (a large contact centre lists millions)."""
     report = AccountReport(account.name, account.provider)
     days = {day: DayReport(day) for day in _days(first, last)}
-    try:
-        listed = _listed(ctx, account, first, last)
-    except StorageUnavailable:
-        raise
-    except (AccountError, ArchiverError) as exc:
-        report.error = f"vendor listing failed: {mask_secrets(str(exc))}"
-        report.days = list(days.values())
-        return report
-    archived = _archived(ctx, account, first, last)
+    report.days = [days[d] for d in sorted(days)]
     parked = {p.recording_id: p for p in ctx.state.parked(account.name) if p.kind == "recording"}
+    start = first
+    while start <= last:
+        end = min(last, start + timedelta(days=CHUNK_DAYS - 1))
+        try:
+            _chunk(ctx, account, days, start, end, parked)
+        except StorageUnavailable:
+            raise
+        except (AccountError, ArchiverError) as exc:
+            report.error = f"vendor listing failed: {mask_secrets(str(exc))}"
+            return report
+        start = end + timedelta(days=1)
+    return report
+
+
+def _chunk(ctx: ArchiveContext, account: AccountSettings, days: dict[date, DayReport], first: date, last: date,
+           parked: dict[str, Any]) -> None:
+    archived = _archived(ctx, account, first, last)
     listed_ids: dict[date, set[str]] = defaultdict(set)
-    for recording in listed:
+    for recording in _listed(ctx, account, first, last):
         day = recording.started_at.astimezone(UTC).date()
-        if day not in days:
-            continue
+        if not first <= day <= last:
+            continue  # listed by the widened window: another chunk's day (or outside the report)
         entry = days[day]
         entry.listed += 1
         try:
@@ -127,10 +142,8 @@ def _account(ctx: ArchiveContext, account: AccountSettings, first: date, last: d
             continue
         entry.gaps.append(_gap(recording, parked))
     for day, ids in archived.items():
-        if day in days:
+        if first <= day <= last:
             days[day].archived_not_listed = sorted(rid for safe, rid in ids.items() if safe not in listed_ids[day])
-    report.days = [days[d] for d in sorted(days)]
-    return report
 
 
 def _gap(recording: Recording, parked: dict[str, Any]) -> Gap:
@@ -142,18 +155,19 @@ def _gap(recording: Recording, parked: dict[str, Any]) -> Gap:
     return Gap(recording.recording_id, "missing", "ready at the vendor, not parked, not archived")
 
 
-def _listed(ctx: ArchiveContext, account: AccountSettings, first: date, last: date) -> list[Recording]:
-    """The vendor's listing over the days, widened by one day each side, deduplicated by id."""
+def _listed(ctx: ArchiveContext, account: AccountSettings, first: date, last: date) -> Iterator[Recording]:
+    """The vendor's listing over the days, widened by one day each side, each id once."""
     since = datetime.combine(first - timedelta(days=1), time(), tzinfo=UTC)
     until = datetime.combine(last + timedelta(days=2), time(), tzinfo=UTC)
     since = max(since, account.start)  # nothing before the account's start is meant to be archived
     if since >= until:
-        return []
+        return
     provider = ctx.handle(account).provider
-    seen: dict[str, Recording] = {}
+    seen: set[str] = set()
     for recording in provider.list_recordings(Window(since, until)):
-        seen.setdefault(recording.recording_id, recording)
-    return list(seen.values())
+        if recording.recording_id not in seen:
+            seen.add(recording.recording_id)
+            yield recording
 
 
 def _archived(ctx: ArchiveContext, account: AccountSettings, first: date, last: date) -> dict[date, dict[str, str]]:
