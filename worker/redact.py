@@ -5,10 +5,31 @@ Signed media URLs carry their authority in the query string (``secret=…&expire
 of URL queries and of secret-looking keys before they are stored in ``metadata.json``. A process-wide
 registry of known secrets (the configured tokens) backs a logging filter that masks them wherever
 they might still slip through.
+
+``scrub_record`` keeps evidence: it drops only what is a secret, judged by whole key *segments*
+(``access_token`` → ``access``, ``token``; ``xApiKey`` → ``x``, ``api``, ``key``), not by substrings,
+so ``assigned_user_id``, ``author``, ``authored_at``, ``token_count``, ``signal``, ``design`` and
+``keyframe`` survive. A key is secret when
+
+1. two adjacent segments make a secret pair (``api key``, ``access key``, ``secret key``,
+   ``private key``, ``signing key``, ``session id``, ``session key``, ...), else
+2. it ends in a harmless qualifier (``count``, ``type``, ``id``, ``at``, ``expires``, ``url``, ...:
+   ``token_count``, ``auth_type``, ``accessTokenId``, ``token_expires_at`` describe a secret, they
+   are not one), it is kept, else
+3. any segment is a secret word (``token``, ``secret``, ``password``/``passwd``/``pwd``,
+   ``passphrase``, ``auth``/``authorization``, ``signature``/``sig``, ``credential(s)``,
+   ``cookie(s)``, ``bearer``, ``jwt``, ``apikey``, ``accesstoken``, ...).
+
+A secret key's value goes whatever it is (text, number, list, object). Values are checked under any
+key, at any depth: a URL loses its query and its ``user:password@``; a signed relative path its
+query; ``Bearer …``/``Basic …`` and JWT-shaped strings, AWS access key ids and PEM private keys are
+masked. Long hex or base64 strings are *not* masked by shape: recording ids and checksums look the
+same, and masking them would destroy the evidence this document exists for.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -19,6 +40,8 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = [
     "SecretFilter",
     "guard_library_loggers",
+    "is_secret_key",
+    "key_segments",
     "mask_secrets",
     "redact_url",
     "register_secret",
@@ -26,7 +49,34 @@ __all__ = [
 ]
 
 _MASK = "***"
-_SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|signature|sig|auth|credential)", re.I)
+_SECRET_WORDS = frozenset({
+    "token", "tokens", "secret", "secrets", "password", "passwords", "passwd", "pwd", "passphrase",
+    "auth", "authorization", "signature", "signatures", "sig", "credential", "credentials", "cookie",
+    "cookies", "bearer", "jwt", "apikey", "apikeys", "accesstoken", "refreshtoken", "authtoken", "idtoken",
+    "apitoken", "accesskey", "secretkey", "privatekey", "sessionid", "sessionkey", "sessiontoken",
+    "clientsecret", "xsrf", "csrf",
+})
+_SECRET_PAIRS = frozenset({
+    ("api", "key"), ("access", "key"), ("secret", "key"), ("private", "key"), ("signing", "key"),
+    ("encryption", "key"), ("account", "key"), ("master", "key"), ("session", "id"), ("session", "key"),
+    ("client", "secret"), ("x", "signature"),
+})
+_HARMLESS_LAST = frozenset({
+    "count", "counts", "type", "types", "kind", "length", "len", "size", "limit", "limits", "usage", "used",
+    "remaining", "expires", "expiry", "expiration", "at", "on", "time", "date", "id", "ids", "name", "names",
+    "required", "enabled", "method", "methods", "scheme", "status", "state", "version", "provider", "url",
+    "uri", "endpoint", "present", "set", "valid", "verified", "scope", "scopes",
+})
+_KEY_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CREDENTIAL_VALUE = re.compile(r"(?i)^\s*(bearer|basic|token|digest)\s+\S{8,}\s*$")
+_CREDENTIAL_TEXT = re.compile(
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"           # a JWT
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"                                        # an AWS access key id
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
+    r"|\b(?:Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{16,}",                       # an Authorization value
+    re.DOTALL,
+)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]*@")
 _URL_IN_TEXT = re.compile(r"(?i)\b((?:https?|ftp|file)://[^\s\"'<>?#]*)(\?[^\s\"'<>#]*)")
 _QUERY_SECRET = re.compile(
     r"(?i)((?:auth_token|token|secret|signature|sig|access|key|x-amz-signature|x-amz-credential)=)[^&\s\"']+"
@@ -69,28 +119,65 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def key_segments(key: str) -> list[str]:
+    """``"xAmzSignature"`` → ``["x", "amz", "signature"]``: split on punctuation and camelCase."""
+    return [part.lower() for part in _KEY_SPLIT.split(key) if part]
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a field named ``key`` holds a secret (the rules in the module docstring)."""
+    parts = key_segments(key)
+    if any(pair in _SECRET_PAIRS for pair in itertools.pairwise(parts)):
+        return True
+    if not parts or parts[-1] in _HARMLESS_LAST:
+        return False
+    return any(part in _SECRET_WORDS for part in parts)
+
+
 def scrub_record(value: Any) -> Any:
-    """A copy of a vendor record safe to store: URL queries removed, secret-named keys dropped."""
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if isinstance(key, str) and _SECRET_KEY.search(key) and isinstance(item, str | int | float):
-                continue
-            out[str(key)] = scrub_record(item)
-        return out
-    if isinstance(value, list | tuple):
-        return [scrub_record(item) for item in value]
-    if isinstance(value, str):
-        if "?" in value and not any(ch.isspace() for ch in value):
-            path, _, query = value.partition("?")
-            if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", value):
-                return redact_url(value)
-            if "=" in query:  # a relative path with a signed query (Siro's media paths)
-                return f"{path}?{_MASK}"
-        if "://" in value and "?" in value:
-            return mask_secrets(value)
-        return mask_secrets(value) if _secrets else value
-    return value
+    """A copy of a vendor record safe to store: secret keys dropped whatever their value, credentials
+    and URL queries/userinfo masked at any depth, everything else kept. Iterative, so a deep record
+    cannot exhaust the stack (vendor pages are depth-bounded anyway: ``providers._jsonbounds``)."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        item, parent, slot = stack.pop()
+        if isinstance(item, Mapping):
+            out: dict[str, Any] = {}
+            parent[slot] = out
+            for key, child in item.items():
+                name = str(key)
+                if not is_secret_key(name):
+                    out[name] = None
+                    stack.append((child, out, name))
+        elif isinstance(item, list | tuple):
+            items: list[Any] = [None] * len(item)
+            parent[slot] = items
+            stack.extend((child, items, n) for n, child in enumerate(item))
+        elif isinstance(item, str):
+            parent[slot] = _scrub_text(item)
+        else:
+            parent[slot] = item
+    return root[0]
+
+
+def _scrub_text(value: str) -> str:
+    if _CREDENTIAL_VALUE.match(value):
+        return _MASK
+    if "?" in value and not any(ch.isspace() for ch in value):
+        path, _, query = value.partition("?")
+        if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", value):
+            return redact_url(value)
+        if "=" in query:  # a relative path with a signed query (Siro's media paths)
+            return f"{path}?{_MASK}"
+    if re.match(r"(?i)^[a-z][a-z0-9+.-]*://\S*$", value) and "@" in value:
+        return redact_url(value)
+    if "@" in value and "://" in value:
+        value = _USERINFO.sub(lambda m: m.group(1), value)
+    value = _CREDENTIAL_TEXT.sub(_MASK, value)
+    if "://" in value and "?" in value:
+        return mask_secrets(value)
+    return mask_secrets(value) if _secrets else value
 
 
 class SecretFilter(logging.Filter):
