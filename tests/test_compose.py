@@ -16,11 +16,15 @@ as compose would. Neither needs a Docker engine.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -381,3 +385,89 @@ def test_docker_compose_config_validates() -> None:
     done = subprocess.run(["docker", "compose", "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE), "config",
                            "--quiet"], capture_output=True, text=True, timeout=60, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def iam_s3() -> Iterator[str]:
+    """moto's server with IAM enforced (after the 3 requests that create an admin): its endpoint.
+
+    A process of its own: the enforcement switch is process-wide, and the other S3 tests share one
+    unauthenticated server."""
+    moto_server = Path(sys.executable).with_name("moto_server")
+    if not moto_server.exists():
+        pytest.skip("moto's server (test extra) is not installed")
+    port = _free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    proc = subprocess.Popen([str(moto_server), "-H", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_worker_s3_policy_holds_on_a_server_that_enforces_it(compose: dict[str, Any], iam_s3: str) -> None:
+    """The policy as an IAM engine evaluates it (moto's): the worker writes, reads, lists, adds delete
+    markers and removes its probe's version; it cannot destroy an archived version, nor change the
+    bucket's versioning or policy, nor delete the bucket."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    config = Config(retries={"max_attempts": 1})
+
+    def client(service: str, key: str, secret: str) -> Any:
+        return boto3.client(service, endpoint_url=iam_s3, region_name="us-east-1", aws_access_key_id=key,
+                            aws_secret_access_key=secret, config=config)
+
+    anonymous = client("iam", "setup", "setup")  # the 3 requests before enforcement: an admin
+    anonymous.create_user(UserName="admin")
+    anonymous.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = anonymous.create_access_key(UserName="admin")["AccessKey"]
+    iam = client("iam", key["AccessKeyId"], key["SecretAccessKey"])
+    admin = client("s3", key["AccessKeyId"], key["SecretAccessKey"])
+    admin.create_bucket(Bucket="recordings", ObjectLockEnabledForBucket=True)
+    # what createbucket does with mc, through IAM
+    iam.create_user(UserName="recarchive-worker")
+    arn = iam.create_policy(PolicyName="recarchive-worker",
+                            PolicyDocument=compose["configs"]["worker_s3_policy"]["content"])["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="recarchive-worker", PolicyArn=arn)
+    key = iam.create_access_key(UserName="recarchive-worker")["AccessKey"]
+    worker = client("s3", key["AccessKeyId"], key["SecretAccessKey"])
+
+    def denied(call: Any, **kwargs: Any) -> bool:
+        try:
+            call(Bucket="recordings", **kwargs)
+        except ClientError as exc:
+            return exc.response["Error"]["Code"] in ("AccessDenied", "403")
+        return False
+
+    original = "archive/convirza/acme/2026/02/14/987654/original.wav"
+    version = worker.put_object(Bucket="recordings", Key=original, Body=b"RIFF", IfNoneMatch="*")["VersionId"]
+    assert worker.head_object(Bucket="recordings", Key=original)["ContentLength"] == 4
+    assert worker.get_object(Bucket="recordings", Key=original)["Body"].read() == b"RIFF"
+    assert [o["Key"] for o in worker.list_objects_v2(Bucket="recordings", Prefix="archive/")["Contents"]] == [original]
+    worker.get_object_lock_configuration(Bucket="recordings")
+    probe = worker.put_object(Bucket="recordings", Key="archive/_state/.probe-1", Body=b"probe")["VersionId"]
+    worker.delete_object(Bucket="recordings", Key="archive/_state/.probe-1", VersionId=probe)  # the probe only
+    assert denied(worker.delete_object, Key=original, VersionId=version)  # an archived version stays
+    worker.delete_object(Bucket="recordings", Key=original)  # a delete marker: the version is kept
+    kept = admin.list_object_versions(Bucket="recordings", Prefix=original)
+    assert [v["VersionId"] for v in kept["Versions"]] == [version]
+    assert denied(worker.put_bucket_versioning, VersioningConfiguration={"Status": "Suspended"})
+    assert denied(worker.put_bucket_policy, Policy=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    assert denied(worker.delete_bucket)
