@@ -236,6 +236,9 @@ def test_a_commit_whose_retention_step_failed_is_locked_on_the_next_pass(sim, s3
     locked = make_config(tmp_path, sim, s3_storage_table(s3_lock_bucket),
                          retention={"mode": "GOVERNANCE", "days": 1})
     since = (rec.started_at.replace(microsecond=0)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    unlocked_verify = invoke(locked, sim, "verify")
+    assert unlocked_verify.exit_code == 1 and "no Object Lock retention" in unlocked_verify.output
     assert invoke(locked, sim, "run", "--once", "--since", since).exit_code == 0
     for key in keys:
         assert client.head_object(Bucket=s3_lock_bucket.name, Key=key)["ObjectLockMode"] == "GOVERNANCE"
+    assert invoke(locked, sim, "verify").exit_code == 0

@@ -8,14 +8,15 @@ comparing size and hash. What it reports, and why each is a failure or a warning
   ``metadata.json`` that cannot be read; with ``deep``, media that no longer decodes or whose decoded
   duration differs from the archived probe; with ``manifests``, a broken manifest chain, an archived
   object absent from every manifest or different from its manifest line, a manifest line whose object
-  is gone (a whole recording deleted, ``metadata.json`` included); objects still under Object Lock
-  retention or legal hold in a folder with no ``metadata.json`` (the commit marker was removed); an
-  object without the retention its ``metadata.json`` records (the lock was removed or never stuck).
+  is gone (a whole recording deleted, ``metadata.json`` included); an object under Object Lock
+  retention or legal hold that the folder's ``metadata.json`` does not list (the marker was edited);
+  with ``[retention]`` configured, any archived object without it (the lock was removed, never stuck,
+  or the recording was archived before retention was configured: the next pass, the daemon's
+  discovery or ``rearchive`` locks it, and verify fails until then).
 - warning: orphans — objects no ``metadata.json`` lists, and folders with objects but no
-  ``metadata.json``, none of them retained. These are what an interrupted attempt leaves (the
-  original is stored before the commit, and retention is applied only after it); they were never
-  archived, so no archived content is changed by them. Also objects without the configured retention
-  that were archived before it was configured.
+  ``metadata.json``. These are what an interrupted attempt leaves (the original is stored before the
+  commit; since 0.2 already locked, as every write is); they were never archived, so no archived
+  content is changed by them.
 """
 
 from __future__ import annotations
@@ -51,12 +52,19 @@ _MEDIA_ROLES = ("original", "rendition")
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem with one stored key. ``problem`` says it in words; ``expected`` and ``found`` carry
+    the values compared (sizes, SHA-256, durations, retention) for scripts, ``None`` when no value was
+    compared (a missing object: ``found`` is ``None``)."""
+
     account: str
     key: str
     problem: str
+    expected: str | None = None
+    found: str | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        return {"account": self.account, "key": self.key, "problem": self.problem}
+    def as_dict(self) -> dict[str, str | None]:
+        return {"account": self.account, "key": self.key, "problem": self.problem, "expected": self.expected,
+                "found": self.found}
 
 
 @dataclass
@@ -236,7 +244,7 @@ def _check_object(job: _Job, obj: ArchivedObject, document: dict[str, Any], star
         else:
             sha, size = _hash_into(job.storage, obj.key, None)
     except FileNotFoundError:
-        out.failures.append(Finding(name, obj.full_key, "missing"))
+        out.failures.append(Finding(name, obj.full_key, "missing", expected=f"{obj.size} bytes"))
         if job.keep_seen:
             out.seen[obj.full_key] = _Seen(None, None, started)
         return
@@ -245,9 +253,11 @@ def _check_object(job: _Job, obj: ArchivedObject, document: dict[str, Any], star
     if job.keep_seen:
         out.seen[obj.full_key] = _Seen(sha, size, started)
     if size != obj.size:
-        out.failures.append(Finding(name, obj.full_key, f"altered: {size} bytes, metadata.json says {obj.size}"))
+        out.failures.append(Finding(name, obj.full_key, f"altered: {size} bytes, metadata.json says {obj.size}",
+                                    expected=f"{obj.size} bytes", found=f"{size} bytes"))
     elif sha != obj.sha256:
-        out.failures.append(Finding(name, obj.full_key, f"altered: SHA-256 {sha}, metadata.json says {obj.sha256}"))
+        out.failures.append(Finding(name, obj.full_key, f"altered: SHA-256 {sha}, metadata.json says {obj.sha256}",
+                                    expected=f"sha256:{obj.sha256}", found=f"sha256:{sha}"))
     _check_lock(job, [obj.key], document, out)
 
 
@@ -286,14 +296,14 @@ def _deep(job: _Job, obj: ArchivedObject, document: dict[str, Any], path: Path, 
     if isinstance(expected, int | float) and decoded.decoded_seconds is not None and \
             abs(decoded.decoded_seconds - float(expected)) > tolerance:
         out.failures.append(Finding(name, obj.full_key, f"decodes to {decoded.decoded_seconds:.2f} s, "
-                                                        f"archived as {float(expected):.2f} s"))
+                                                        f"archived as {float(expected):.2f} s",
+                                    expected=f"{float(expected):.2f} s", found=f"{decoded.decoded_seconds:.2f} s"))
 
 
 def _check_lock(job: _Job, keys: list[str], document: dict[str, Any], out: _FolderResult) -> None:
-    """With ``[retention]`` configured, every object should carry it. An object whose
-    ``metadata.json`` records the retention applied at archiving but which the store shows without
-    one is a failure (the lock was removed, or never stuck); one archived before retention was
-    configured is a warning."""
+    """With ``[retention]`` configured, every object must carry it: an object without is a failure,
+    whether its ``metadata.json`` records a retention (the lock was removed, or never stuck) or not
+    (archived before retention was configured: the next pass locks it)."""
     retention = job.settings.retention
     if retention is None:
         return
@@ -308,9 +318,11 @@ def _check_lock(job: _Job, keys: list[str], document: dict[str, Any], out: _Fold
             if recorded is not None:
                 out.failures.append(Finding(job.account.name, full, "no Object Lock retention, though metadata.json "
                                                                     f"records {recorded.get('mode')} until "
-                                                                    f"{recorded.get('retain_until')}"))
+                                                                    f"{recorded.get('retain_until')}",
+                                            expected=f"{recorded.get('mode')} until {recorded.get('retain_until')}"))
             else:
-                out.warnings.append(Finding(job.account.name, full, "no Object Lock retention"))
+                out.failures.append(Finding(job.account.name, full, "no Object Lock retention (archived before "
+                                                                    "[retention]; the next pass locks it)"))
         elif recorded is not None and recorded.get("legal_hold") and not info.legal_hold:
             out.warnings.append(Finding(job.account.name, full, "legal hold recorded at archiving is lifted"))
 
@@ -318,8 +330,8 @@ def _check_lock(job: _Job, keys: list[str], document: dict[str, Any], out: _Fold
 def _orphan(job: _Job, key: str, committed: bool, out: _FolderResult) -> None:
     info = job.storage.head(key)
     full = job.storage.full_key(key)
-    if info is not None and (info.retention is not None or info.legal_hold):
-        # retention is applied only after the commit: a retained object without one lost its marker
+    if committed and info is not None and (info.retention is not None or info.legal_hold):
+        # in a committed folder every object the commit made is listed: this one was edited out
         out.failures.append(Finding(job.account.name, full, "retained object not listed by any metadata.json "
                                                              "(commit marker removed or edited)"))
     elif committed:
