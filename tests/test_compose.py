@@ -51,10 +51,10 @@ WORKER_ACTIONS = {
     "s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning",
     "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
     "s3:PutObjectRetention", "s3:GetObjectRetention", "s3:PutObjectLegalHold", "s3:GetObjectLegalHold",
-    "s3:DeleteObject", "s3:DeleteObjectVersion",
+    "s3:DeleteObject",
 }
-NEVER = {"s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning",
-         "s3:PutBucketPolicy", "s3:DeleteBucket"}
+NEVER = {"s3:BypassGovernanceRetention", "s3:DeleteObjectVersion", "s3:PutBucketObjectLockConfiguration",
+         "s3:PutBucketVersioning", "s3:PutBucketPolicy", "s3:DeleteBucket"}
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}"
                        r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
@@ -292,10 +292,13 @@ def test_worker_s3_policy_is_least_privilege(compose: dict[str, Any]) -> None:
     assert set(allowed) == WORKER_ACTIONS
     assert not NEVER & set(allowed)
     assert NEVER <= denied  # denied outright: no later grant can add them
-    # destroying a version (not just adding a delete marker) only for the start-up write probe
-    assert allowed["s3:DeleteObjectVersion"] == {"arn:aws:s3:::recordings/archive/_state/.probe-*"}
+    # deleting only the worker's own bookkeeping (parked records, pending manifest entries), never a
+    # recording's object: the only storage.delete callers are worker/pipeline/state.py (unpark) and
+    # worker/compliance/manifests.py (pending entries of a closed day)
+    assert allowed["s3:DeleteObject"] == {"arn:aws:s3:::recordings/archive/_state/*",
+                                          "arn:aws:s3:::recordings/archive/_manifests/*"}
     config = tomllib.loads(compose["configs"]["recarchive_toml"]["content"])
-    assert config["storage"]["url"] == "s3://recordings/archive"  # the probe lives under this prefix
+    assert config["storage"]["url"] == "s3://recordings/archive"  # the bookkeeping lives under this prefix
 
 
 def test_redis_requires_a_password(raw: dict[str, Any], compose: dict[str, Any]) -> None:
@@ -420,12 +423,15 @@ def iam_s3() -> Iterator[str]:
 
 
 def test_worker_s3_policy_holds_on_a_server_that_enforces_it(compose: dict[str, Any], iam_s3: str) -> None:
-    """The policy as an IAM engine evaluates it (moto's): the worker writes, reads, lists, adds delete
-    markers and removes its probe's version; it cannot destroy an archived version, nor change the
-    bucket's versioning or policy, nor delete the bucket."""
+    """The policy as an IAM engine evaluates it (moto's): the worker writes, reads, lists and deletes
+    its own bookkeeping; it cannot delete a recording's object nor destroy any version (not even its
+    start-up probe's, which it leaves behind), nor change the bucket's versioning or policy, nor
+    delete the bucket."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ClientError
+
+    from storage.keys import MANIFEST_PREFIX, STATE_PREFIX
 
     config = Config(retries={"max_attempts": 1})
 
@@ -462,12 +468,17 @@ def test_worker_s3_policy_holds_on_a_server_that_enforces_it(compose: dict[str, 
     assert worker.get_object(Bucket="recordings", Key=original)["Body"].read() == b"RIFF"
     assert [o["Key"] for o in worker.list_objects_v2(Bucket="recordings", Prefix="archive/")["Contents"]] == [original]
     worker.get_object_lock_configuration(Bucket="recordings")
-    probe = worker.put_object(Bucket="recordings", Key="archive/_state/.probe-1", Body=b"probe")["VersionId"]
-    worker.delete_object(Bucket="recordings", Key="archive/_state/.probe-1", VersionId=probe)  # the probe only
-    assert denied(worker.delete_object, Key=original, VersionId=version)  # an archived version stays
-    worker.delete_object(Bucket="recordings", Key=original)  # a delete marker: the version is kept
+    assert denied(worker.delete_object, Key=original)  # not even a delete marker over a recording
+    assert denied(worker.delete_object, Key=original, VersionId=version)
     kept = admin.list_object_versions(Bucket="recordings", Prefix=original)
-    assert [v["VersionId"] for v in kept["Versions"]] == [version]
+    assert [v["VersionId"] for v in kept["Versions"]] == [version] and not kept.get("DeleteMarkers")
+    probe = worker.put_object(Bucket="recordings", Key="archive/_state/_checks/conditional-write", Body=b"p")
+    assert denied(worker.delete_object, Key="archive/_state/_checks/conditional-write", VersionId=probe["VersionId"])
+    for own in (f"archive/{STATE_PREFIX}/acme/parked/987654.json",
+                f"archive/{MANIFEST_PREFIX}/acme/pending/2026-02-14/987654.json"):
+        worker.put_object(Bucket="recordings", Key=own, Body=b"{}")
+        worker.delete_object(Bucket="recordings", Key=own)  # unpark / a closed day's pending entry
+        assert not worker.list_objects_v2(Bucket="recordings", Prefix=own).get("Contents")
     assert denied(worker.put_bucket_versioning, VersioningConfiguration={"Status": "Suspended"})
     assert denied(worker.put_bucket_policy, Policy=json.dumps({"Version": "2012-10-17", "Statement": []}))
     assert denied(worker.delete_bucket)
