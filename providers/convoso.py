@@ -240,7 +240,13 @@ class ConvosoProvider(VendorBase):
             seconds = as_float(call.get("call_length"), f"{where}: call_length")
             elements = as_list(call.get("recording"), f"{where}: recording")
         except BadVendorData as exc:
-            yield self.invalid(f"call-{call_id}", str(exc), at=at, source=source)
+            # the call's own fields are bad: each of its recordings (or the call) is parked with the reason
+            raw_elements = call.get("recording")
+            ids = [str(item["recording_id"]) for item in (raw_elements if isinstance(raw_elements, list) else [])
+                   if isinstance(item, Mapping) and isinstance(item.get("recording_id"), str | int)
+                   and not isinstance(item.get("recording_id"), bool) and str(item["recording_id"])]
+            for rid in ids or [f"call-{call_id}"]:
+                yield self.invalid(rid, str(exc), at=at, source=source)
             return
         recordings = [item for item in elements if isinstance(item, Mapping) and item.get("recording_id")]
         if not recordings:

@@ -34,6 +34,8 @@ from providers._http import VendorClient
 from providers._ratelimit import TokenBucket
 from providers.base import Provider, Window
 from providers.simulator import VENDORS, Simulator
+from providers.simulator import convoso as convoso_sim
+from providers.simulator import salesloft as salesloft_sim
 from providers.simulator import siro as siro_sim
 from storage import Storage
 from tests._e2e import cli, run_once, write_config
@@ -104,6 +106,14 @@ class ProviderContract:
     deleted_skip: ClassVar[str | None] = None
     total_skip: ClassVar[str | None] = None
     path_fallback_skip: ClassVar[str | None] = "only Convoso documents two spellings of its list path"
+    #: account keys this contract's accounts get besides the simulator's (a Convoso account without
+    #: lead_ids: ``{"lead_ids": None}`` removes the key)
+    account_overrides: ClassVar[dict[str, Any]] = {}
+    #: a field of the vendor's record of one recording that the ``bad_field`` fault can spoil (None: not
+    #: simulated for this vendor)
+    bad_field: ClassVar[str | None] = None
+    #: the vendor lists calls without a recording (so "no recording" must wait for no_recording_after)
+    no_recording_skip: ClassVar[str | None] = "not simulated for this vendor"
     #: the vendor's API serves a redacted version of the audio (Siro): metadata.json must say so
     serves_redacted: ClassVar[bool] = False
 
@@ -126,8 +136,9 @@ class ProviderContract:
     def local(tmp_path: Path) -> dict[str, Any]:
         return {"url": f"file://{tmp_path / 'archive'}", "work_dir": str(tmp_path / "work")}
 
-    def settings(self, sim: Simulator, storage: dict[str, Any], *vendors: str) -> Settings:
-        accounts = [sim.account(v, name=f"t-{v}") for v in (vendors or (self.vendor,))]
+    def settings(self, sim: Simulator, storage: dict[str, Any], *vendors: str, **overrides: Any) -> Settings:
+        accounts = [sim.account(v, name=f"t-{v}", **({**self.account_overrides, **overrides} if v == self.vendor
+                                                     else {})) for v in (vendors or (self.vendor,))]
         return settings_from_mapping({"storage": storage, "accounts": accounts}, sim.environ())
 
     @staticmethod
@@ -408,6 +419,39 @@ class ProviderContract:
         assert api == [(self.list_path, 404), (self.list_path.replace("/lead/", "/leads/"), 200)]
         self.assert_archived_exactly(sim, ctx.storage, [r.id for r in recs])
 
+    # -- one bad record; "no recording" (PROVIDERS.md general rules) -------------------------------------
+
+    def test_one_bad_record_parks_only_that_recording(self, sim: Simulator, tmp_path: Path) -> None:
+        if self.bad_field is None:
+            pytest.skip("the bad_field fault is not simulated for this vendor")
+        good = sim.add(self.vendor, 2, seconds=1.0)
+        [bad] = sim.add(self.vendor, 1, seconds=1.0)
+        sim.set_fault(self.vendor, bad.id, "bad_field", field=self.bad_field)
+        summary, ctx = self.run(self.settings(sim, self.local(tmp_path)))
+        acct = self.account_of(summary)
+        assert acct.error is None
+        assert acct.counts[Outcome.ARCHIVED] == 2 and acct.counts[Outcome.PARKED] == 1
+        [parked] = [r for r in acct.results if r.outcome == Outcome.PARKED]
+        assert parked.recording_id == bad.id and self.bad_field.rsplit(".", 1)[-1] in (parked.message or "")
+        self.assert_archived_exactly(sim, ctx.storage, [r.id for r in good])
+        assert sim.media_requests(bad.id) == 0
+        assert acct.watermark == acct.window.until  # the watermark moves past the parked recording
+
+    def test_no_recording_is_final_only_after_no_recording_after(self, sim: Simulator, tmp_path: Path) -> None:
+        if self.no_recording_skip:
+            pytest.skip(self.no_recording_skip)
+        ready = sim.add(self.vendor, 1, seconds=1.0)
+        sim.add(self.vendor, 1, seconds=1.0, state="no_recording")  # its call started minutes ago
+        first, ctx = self.run(self.settings(sim, self.local(tmp_path)))
+        acct = self.account_of(first)
+        assert acct.counts[Outcome.ARCHIVED] == 1 and acct.counts[Outcome.NOT_READY] == 1
+        assert acct.counts[Outcome.NO_RECORDING] == 0  # the default 24 h have not passed
+        second, ctx = self.run(self.settings(sim, self.local(tmp_path), no_recording_after="1m"))
+        acct = self.account_of(second)
+        assert acct.counts[Outcome.NO_RECORDING] == 1 and acct.counts[Outcome.NOT_READY] == 0
+        assert acct.error is None and not acct.counts[Outcome.PARKED]
+        self.assert_archived_exactly(sim, ctx.storage, [r.id for r in ready])
+
     # -- credentials -----------------------------------------------------------------------------------
 
     def test_auth_failure_exits_with_a_clear_message(self, sim: Simulator, tmp_path: Path) -> None:
@@ -458,6 +502,8 @@ class TestConvirza(ProviderContract):
     links_in_listing = True
     not_ready_skip = "Convirza has no processing state: a call without recording_details has no recording"
     deleted_skip = "Convirza does not list deleted calls; there is nothing to skip or report"
+    bad_field = "call_started"
+    no_recording_skip = None
 
 
 class TestConvoso(ProviderContract):
@@ -468,24 +514,136 @@ class TestConvoso(ProviderContract):
     not_ready_skip = "Convoso lists a recording only once its file exists: no not-ready state"
     deleted_skip = "Convoso does not list deleted recordings; there is nothing to skip or report"
     path_fallback_skip = None
+    bad_field = "start_time"
+
+    def test_an_unknown_lead_is_skipped_and_reported(self, sim: Simulator, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+        recs = sim.add(self.vendor, 2, seconds=1.0)
+        sim.set_option("convoso_unknown_leads", ["404404"])
+        settings = self.settings(sim, self.local(tmp_path), lead_ids=["404404", convoso_sim.DEFAULT_LEAD])
+        with caplog.at_level(logging.WARNING, logger="providers.convoso"):
+            summary, ctx = self.run(settings)
+        acct = self.account_of(summary)
+        assert acct.error is None and not summary.failed and acct.counts[Outcome.ARCHIVED] == 2
+        self.assert_archived_exactly(sim, ctx.storage, [r.id for r in recs])
+        assert "lead 404404 skipped" in caplog.text
+
+
+class TestConvosoCallLog(ProviderContract):
+    """A Convoso account without ``lead_ids``: the whole account, from the public call log."""
+
+    vendor = "convoso"
+    list_path = "/convoso/v1/log/retrieve"
+    item_calls_per_recording = 0  # each recording element carries its file's URL
+    relists_on_shift = True
+    account_overrides = {"lead_ids": None}
+    deleted_skip = "Convoso's call log does not list deleted recordings; there is nothing to skip or report"
+    bad_field = "call_date"
+    no_recording_skip = None
+
+    def test_file_names_without_media_base_url_park_the_recordings_not_the_account(
+            self, sim: Simulator, tmp_path: Path) -> None:
+        recs = sim.add(self.vendor, 2, seconds=1.0)
+        sim.set_option("convoso_log_media", "filename")
+        summary, ctx = self.run(self.settings(sim, self.local(tmp_path), media_base_url=None))
+        acct = self.account_of(summary)
+        assert acct.error is None and acct.counts[Outcome.PARKED] == 2
+        assert all("media_base_url" in (r.message or "") for r in acct.results)
+        assert all(sim.media_requests(r.id) == 0 for r in recs)
+        sim.set_option("convoso_log_media", "public_url")  # the same calls with absolute URLs: archived
+        summary, ctx = self.run(self.settings(sim, self.local(tmp_path / "again"), media_base_url=None))
+        assert self.account_of(summary).counts[Outcome.ARCHIVED] == 2
+        self.assert_archived_exactly(sim, ctx.storage, [r.id for r in recs])
 
 
 class TestSalesloft(ProviderContract):
     vendor = "salesloft"
     list_path = "/salesloft/v2/conversations"
-    item_calls_per_recording = 1  # GET recording._href for the media URL
+    item_calls_per_recording = 1  # GET the recording endpoint (recording._href) for the media URL
     relists_on_shift = True
     deleted_skip = "Salesloft does not list deleted conversations; there is nothing to skip or report"
     total_skip = "Salesloft pages by next_page, not by a total"
+    bad_field = "event_start_date"
+    no_recording_skip = None
+
+    def test_every_answer_of_the_recording_endpoint(self, sim: Simulator, tmp_path: Path) -> None:
+        recs = sim.add(self.vendor, len(salesloft_sim.DELIVERIES), seconds=1.0)
+        for rec, mode in zip(recs, salesloft_sim.DELIVERIES, strict=True):
+            sim.set_delivery(self.vendor, rec.id, mode)
+        summary, ctx = self.run(self.settings(sim, self.local(tmp_path)), check_media=True)
+        acct = self.account_of(summary)
+        assert acct.error is None and acct.counts[Outcome.ARCHIVED] == len(recs)
+        self.assert_archived_exactly(sim, ctx.storage, [r.id for r in recs])
+
+    def test_two_per_second_and_slower_as_the_shared_budget_runs_low(self, sim: Simulator, tmp_path: Path) -> None:
+        recs = sim.add(self.vendor, 3, seconds=1.0)
+        sim.set_option("salesloft_other_usage", salesloft_sim.BUDGET - 40)  # other integrations used the rest
+        clock, rates, pauses = FakeClock(), [], []
+
+        class Bucket(TokenBucket):
+            def pause(self, seconds: float) -> None:
+                pauses.append(seconds)
+                super().pause(seconds)
+
+        def limiter(_account: Any, rate: float) -> TokenBucket:
+            rates.append(rate)
+            return Bucket(1000.0, clock=clock.now, sleep=clock.sleep)
+
+        summary, ctx = run_once(self.settings(sim, self.local(tmp_path)), check_media=False, sleep=clock.sleep,
+                                limiter_factory=limiter)
+        assert rates == [2.0]  # PROVIDERS.md: about 2 requests/s unless the account says otherwise
+        assert self.account_of(summary).counts[Outcome.ARCHIVED] == 3
+        self.assert_archived_exactly(sim, ctx.storage, [r.id for r in recs])
+        # 39 units left after the listing, then 38, 37, 36: each answer paused the whole account's
+        # budget for 60 / (left + 1) s, longer as it fell
+        assert sorted(pauses) == pytest.approx([60 / 40, 60 / 39, 60 / 38, 60 / 37], rel=1e-3)
+        assert clock.waits_of(60 / 40) >= 1  # and the next request waited for it
+
+    def test_a_missing_download_permission_is_named(self, sim: Simulator, tmp_path: Path) -> None:
+        sim.add(self.vendor, 2, seconds=1.0)
+        sim.set_option("salesloft_download_permission", False)
+        summary, ctx = self.run(self.settings(sim, self.local(tmp_path)))
+        acct = self.account_of(summary)
+        assert "Download Conversations" in (acct.error or "") and not list(ctx.storage.list(f"{self.vendor}/"))
+
+    def test_media_on_the_storage_host_needs_allowed_media_hosts(self, sim: Simulator, tmp_path: Path) -> None:
+        [rec] = sim.add(self.vendor, 1, seconds=1.0)
+        summary, _ctx = self.run(self.settings(sim, self.local(tmp_path), allowed_media_hosts=None),
+                                 check_media=True)
+        [result] = self.account_of(summary).results
+        assert result.outcome == Outcome.PARKED and result.reason == "unsafe_url"
+        assert 'add "localhost' in (result.message or "") and "to allowed_media_hosts" in (result.message or "")
+        assert sim.media_requests(rec.id) == 0
 
 
 class TestEnvoy(ProviderContract):
     vendor = "envoy"
     list_path = "/envoy/api/v1/calls"
     item_calls_per_recording = 1  # GET /calls/{id}/recording for the time-limited URL
-    relists_on_shift = False
+    relists_on_shift = True  # page numbers shift like offsets
     deleted_skip = "Envoy does not list deleted calls; there is nothing to skip or report"
-    total_skip = "Envoy pages by cursor: its listing has no total"
+    total_skip = "Envoy stops at total_pages: an inflated total_count within one page asks for nothing more"
+    bad_field = "call_start_time"
+    no_recording_skip = None
+
+    def test_unknown_recording_status_is_not_ready_and_named(self, sim: Simulator, tmp_path: Path) -> None:
+        [ready] = sim.add(self.vendor, 1, seconds=1.0)
+        [odd] = sim.add(self.vendor, 1, seconds=1.0, state="not_ready")
+        sim.set_state(self.vendor, odd.id, "not_ready", detail="queued")
+        summary, ctx = self.run(self.settings(sim, self.local(tmp_path)))
+        acct = self.account_of(summary)
+        assert acct.counts[Outcome.ARCHIVED] == 1 and acct.counts[Outcome.NOT_READY] == 1
+        assert dict(acct.unknown_statuses) == {"QUEUED": 1}
+        self.assert_archived_exactly(sim, ctx.storage, [ready.id])
+
+    def test_media_on_the_storage_host_needs_allowed_media_hosts(self, sim: Simulator, tmp_path: Path) -> None:
+        [rec] = sim.add(self.vendor, 1, seconds=1.0)
+        summary, _ctx = self.run(self.settings(sim, self.local(tmp_path), allowed_media_hosts=None),
+                                 check_media=True)
+        [result] = self.account_of(summary).results
+        assert result.outcome == Outcome.PARKED and result.reason == "unsafe_url"
+        assert 'add "localhost' in (result.message or "") and "to allowed_media_hosts" in (result.message or "")
+        assert sim.media_requests(rec.id) == 0
 
 
 class TestSiro(ProviderContract):

@@ -368,7 +368,7 @@ def test_a_bad_call_is_invalid_a_bad_page_stops(build: Any) -> None:
     h = build(ConvosoProvider, account(lead_ids=None), lambda r: reply(log_page(results, 3)))
     found = {r.recording_id: r for r in h.provider.list_recordings(JULY)}
     assert found["r1"].readiness is Readiness.READY
-    assert found["call-2"].readiness is Readiness.INVALID and "call_date" in (found["call-2"].problem or "")
+    assert found["r2"].readiness is Readiness.INVALID and "call_date" in (found["r2"].problem or "")
     assert found["r3"].readiness is Readiness.INVALID and "src" in (found["r3"].problem or "")
     for body in ({"success": True, "data": {"results": "x"}}, {"success": True, "data": {"results": [{"x": 1}]}}):
         bad = build(ConvosoProvider, account(lead_ids=None), lambda r, b=body: reply(b))

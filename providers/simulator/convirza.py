@@ -39,7 +39,7 @@ from providers.simulator._http import (
     text_response,
 )
 from providers.simulator._serve import as_media, media_response
-from providers.simulator.catalog import SimRecording
+from providers.simulator.catalog import SimRecording, spoil
 from providers.simulator.signing import LinkState
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def _list(sim: Simulator, request: Request) -> Response:
         return _error(400, "end must be strictly greater than start")
     if end - start > timedelta(days=31):
         return _error(400, "The date range must not exceed 31 days")
-    items = [r for r in sim.catalog.sorted(VENDOR) if r.state != "deleted" and start <= r.started_at < end]
+    items = [r for r in sim.catalog.between(VENDOR, start, end) if r.state != "deleted"]
     page = offset // limit + 1
     broken = list_page_fault(sim, VENDOR, page)
     if broken is not None:
@@ -173,7 +173,7 @@ def _call(sim: Simulator, rec: SimRecording, include: set[str], strings: bool) -
         call["call_flow"] = {"provisioned_route_id": 1022, "route_name": "Main line"}
     if "transcription" in include:
         call["transcription"] = "Caller: I need a roof inspection..."
-    return call
+    return spoil(call, sim.catalog.bad_field(VENDOR, rec.id))
 
 
 def _details(sim: Simulator, rec: SimRecording, strings: bool) -> dict[str, Any]:

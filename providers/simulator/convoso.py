@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from providers.simulator._api import insert_during_paging, list_page_fault, num, preflight
 from providers.simulator._http import Request, Response, json_response, offset_page, parse_int, text_response
 from providers.simulator._serve import as_media, media_response
-from providers.simulator.catalog import SimRecording
+from providers.simulator.catalog import SimRecording, spoil
 
 if TYPE_CHECKING:
     from providers.simulator.core import Simulator
@@ -171,6 +171,10 @@ def _call(sim: Simulator, rec: SimRecording, zone: ZoneInfo, strings: bool, with
         "user_id": rec.extra["user_id"], "status": "SALE" if rec.state == "ready" else "NA",
         "call_length": num(round(rec.seconds), strings), "call_date": rec.started_at.astimezone(zone).strftime(_FORMAT),
     }
+    bad = sim.catalog.bad_field(VENDOR, rec.id)
+    bad = {"start_time": "call_date", "seconds": "call_length"}.get(bad or "", bad)  # lead names -> call log's
+    if bad in ("call_date", "call_length"):
+        spoil(call, bad)
     if not with_recordings:
         return call
     call["recording"] = []
@@ -184,6 +188,8 @@ def _call(sim: Simulator, rec: SimRecording, zone: ZoneInfo, strings: bool, with
         element = {"recording_id": num(int(rec.id), strings), "src": "", "type": rec.kind, "filename": "",
                    "public_url": ""}
         element[carrier] = rec.extra["filename"] if carrier == "filename" else file_url
+        if bad not in ("call_date", "call_length"):
+            spoil(element, bad)
         call["recording"] = [element]
     return call
 
@@ -202,14 +208,14 @@ def _entry(sim: Simulator, rec: SimRecording, zone: ZoneInfo, strings: bool) -> 
     if foreign is not None:
         url = f"http://{foreign.params.get('target_host', '127.0.0.2')}:{sim.port}/{VENDOR}{_MEDIA}{url}"
     lead: Any = int(rec.lead_id) if rec.lead_id and rec.lead_id.isdigit() else rec.lead_id
-    return {
+    return spoil({
         "recording_id": num(int(rec.id), strings),
         "lead_id": num(lead, strings) if isinstance(lead, int) else lead,
         "start_time": local_start.strftime(_FORMAT),
         "end_time": end if isinstance(end, str) else end.strftime(_FORMAT),
         "seconds": num(round(rec.seconds), strings),
         "url": url,
-    }
+    }, sim.catalog.bad_field(VENDOR, rec.id))
 
 
 def _media(sim: Simulator, request: Request, name: str) -> Response:

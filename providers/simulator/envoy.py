@@ -38,7 +38,7 @@ from providers.simulator._api import (
 )
 from providers.simulator._http import Request, Response, bearer, iso_s, json_response, offset_page, parse_int
 from providers.simulator._serve import as_media, media_response
-from providers.simulator.catalog import SimRecording
+from providers.simulator.catalog import SimRecording, spoil
 from providers.simulator.media import CONTENT_TYPES
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def route(sim: Simulator, request: Request, sub: str) -> Response:
     strings = sim.catalog.take_api_fault(VENDOR, "string_numbers") is not None
     if sub.endswith("/recording"):
         return _recording(sim, rec, strings)
-    return json_response(200, _call(rec, strings))
+    return json_response(200, _call(sim, rec, strings))
 
 
 def _detail(status: int, message: str) -> Response:
@@ -147,7 +147,7 @@ def _list(sim: Simulator, request: Request) -> Response:
     pages = -(-total // size)
     paging = {"page": num(number, strings), "page_size": num(size, strings), "total_count": num(total, strings),
               "total_pages": num(pages, strings), "has_next": number < pages, "has_prev": number > 1}
-    response = json_response(200, {"data": [_call(r, strings) for r in chunk], "pagination": paging})
+    response = json_response(200, {"data": [_call(sim, r, strings) for r in chunk], "pagination": paging})
     if number == 1:
         insert_during_paging(sim, VENDOR, items[0] if items else None)
     return response
@@ -162,9 +162,9 @@ def recording_status(rec: SimRecording) -> str:
     return (rec.detail or "PROCESSING").upper()
 
 
-def _call(rec: SimRecording, strings: bool) -> dict[str, Any]:
+def _call(sim: Simulator, rec: SimRecording, strings: bool) -> dict[str, Any]:
     ended = rec.started_at + timedelta(seconds=rec.seconds)
-    return {
+    return spoil({
         "id": rec.id,
         "status": "COMPLETED",
         "call_time": iso_s(rec.started_at),
@@ -182,7 +182,7 @@ def _call(rec: SimRecording, strings: bool) -> dict[str, Any]:
         "created_by_id": rec.extra["created_by"],
         "recording_status": recording_status(rec),
         "load_number": f"LD{rec.seq:09d}",
-    }
+    }, sim.catalog.bad_field(VENDOR, rec.id))
 
 
 def _iso(moment: datetime) -> str:

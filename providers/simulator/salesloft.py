@@ -55,7 +55,7 @@ from providers.simulator._http import (
     text_response,
 )
 from providers.simulator._serve import as_media, media_response
-from providers.simulator.catalog import SimRecording
+from providers.simulator.catalog import SimRecording, spoil
 from providers.simulator.media import CONTENT_TYPES
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ def _conversation(sim: Simulator, rec: SimRecording, strings: bool) -> dict[str,
     if rec.state == "ready":
         href = f"{_origin(sim, rec, 'href')}/{VENDOR}/v2/conversations/{rec.id}/recording"
         recording = {"id": rec.extra["recording_id"], "_href": href}
-    return {
+    return spoil({
         "id": rec.id,
         "duration": num(round(rec.seconds * 1000), strings),
         "is_api": False,
@@ -287,7 +287,7 @@ def _conversation(sim: Simulator, rec: SimRecording, strings: bool) -> dict[str,
         "transcription": ref("transcriptions", rec.id) if rec.state == "ready" else None,
         "transcription_sentences": None,
         "transcription_artifact": None,
-    }
+    }, sim.catalog.bad_field(VENDOR, rec.id))
 
 
 def _origin(sim: Simulator, rec: SimRecording, where: str) -> str:
