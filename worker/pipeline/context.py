@@ -20,16 +20,13 @@ from providers._http import VendorClient
 from providers._ratelimit import RateLimiter, TokenBucket
 from providers.base import Provider
 from storage import Storage, open_storage
-from worker import __version__
 from worker.pipeline.hooks import Hooks
+from worker.pipeline.http import make_http_client
 from worker.pipeline.mediapolicy import MediaPolicy
 from worker.pipeline.state import StateStore
 from worker.pipeline.workdir import WorkDir
-from worker.redact import guard_library_loggers
 
 __all__ = ["AccountHandle", "ArchiveContext", "RetryPolicy", "build_context"]
-
-USER_AGENT = f"recarchive/{__version__} (+call-recording archiver)"
 
 
 @dataclass(frozen=True)
@@ -110,19 +107,6 @@ def _local_limiter(account: AccountSettings, rate: float) -> RateLimiter:
     return TokenBucket(rate)
 
 
-def make_http_client(concurrency: int = 8) -> httpx.Client:
-    """One pooled client for vendor APIs and media; no redirects followed implicitly (each hop is
-    checked by ``MediaPolicy``), bounded timeouts so a stalled vendor cannot hang a worker."""
-    guard_library_loggers()
-    return httpx.Client(
-        timeout=httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=60.0),
-        limits=httpx.Limits(max_connections=max(8, concurrency * 3), max_keepalive_connections=max(8, concurrency * 2)),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
-        trust_env=False,
-    )
-
-
 def build_context(settings: Settings, *, concurrency: int = 4, storage: Storage | None = None,
                   **options: Any) -> ArchiveContext:
     """The pipeline's context, with no observers: callers above the pipeline install theirs
@@ -131,7 +115,7 @@ def build_context(settings: Settings, *, concurrency: int = 4, storage: Storage 
     ctx = ArchiveContext(
         settings=settings,
         storage=store,
-        http=make_http_client(concurrency),
+        http=make_http_client(settings.http, concurrency),  # [http]: CA bundle, proxy, timeouts
         workdir=WorkDir(settings.storage.work_dir),
         **options,
     )
