@@ -73,12 +73,42 @@ def test_missing_token_variable_is_named(tmp_path: Path) -> None:
         load_settings(write(tmp_path, GOOD), {})
 
 
-def test_convoso_needs_leads_and_media_base(tmp_path: Path) -> None:
-    data = {"storage": {"url": "archive"}, "accounts": [{
+def _convoso(**keys: object) -> dict[str, object]:
+    return {"storage": {"url": "archive"}, "accounts": [{
         "name": "c", "provider": "convoso", "base_url": "https://api.convoso.com", "token_env": "T",
-        "start": "2026-01-01"}]}
-    with pytest.raises(ConfigError, match="lead_ids"):
-        settings_from_mapping(data, {"T": "tok-1234"})
+        "start": "2026-01-01", **keys}]}
+
+
+def test_convoso_needs_a_timezone_but_neither_leads_nor_a_media_base(tmp_path: Path) -> None:
+    """Convoso's times are naive: no silent UTC default (PROVIDERS.md). Without lead_ids the whole
+    account is archived from its call log; without media_base_url only relative file names fail."""
+    with pytest.raises(ConfigError, match="timezone") as info:
+        settings_from_mapping(_convoso(), {"T": "tok-1234"})
+    assert "\n" not in str(info.value) and "America/New_York" in str(info.value)
+    account = settings_from_mapping(_convoso(timezone="America/Chicago"), {"T": "tok-1234"}).accounts[0]
+    assert account.lead_ids is None and account.media_base_url is None and str(account.zone) == "America/Chicago"
+    for bad, key in (({"timezone": "Mars/Olympus"}, "timezone"), ({"timezone": "UTC", "lead_ids": []}, "lead_ids")):
+        with pytest.raises(ConfigError, match=key):
+            settings_from_mapping(_convoso(**bad), {"T": "tok-1234"})
+
+
+def test_cli_exits_2_for_a_convoso_account_without_timezone(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(textwrap.dedent("""\
+        [storage]
+        url = "archive"
+
+        [[accounts]]
+        name = "c"
+        provider = "convoso"
+        base_url = "https://api.convoso.com"
+        token_env = "CONVOSO_T"
+        start = "2026-01-01T00:00:00Z"
+        """), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "worker.cli", "run", "--once", "--config", str(path)],
+                          capture_output=True, text=True, env={"CONVOSO_T": "t-123456", "PATH": ""}, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "timezone" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
