@@ -95,3 +95,35 @@ def test_until_a_bare_date_covers_that_day_and_a_timestamp_ends_before_it(tmp_pa
     next_midnight = f"{day + timedelta(days=1):%Y-%m-%d}T00:00:00Z"
     exclusive = invoke(config, sim, "report", "--since", d, "--until", next_midnight, "--json")
     assert [day["day"] for a in json.loads(exclusive.stdout)["accounts"] for day in a["days"]] == [d]
+
+
+def test_verify_manifests_names_a_rewritten_recording_and_one_deleted_whole(tmp_path: Path, sim: Any) -> None:
+    """The manifest join (on disk, not in memory) finds both directions of disagreement."""
+    import hashlib
+    import shutil
+
+    from storage.local import LocalStorage
+    from tests._compliance import documents
+    from worker.compliance.manifests import close_days
+
+    config = _archive(tmp_path, sim)
+    storage = LocalStorage(tmp_path / "archive")
+    close_days(storage, "c-convirza", now=datetime.now(UTC) + timedelta(days=2))
+    assert _run(config, "verify", "--manifests").exit_code == 0
+    (rewritten_key, rewritten), (deleted_key, _deleted) = sorted(documents(storage).values())
+    # a consistent forgery: new bytes, and a metadata.json that agrees with them
+    original = next(o for o in rewritten["objects"] if o["role"] == "original")
+    new_bytes = b"RIFF" + b"\0" * 60
+    (tmp_path / "archive" / original["key"]).write_bytes(new_bytes)
+    original.update(size=len(new_bytes), sha256=hashlib.sha256(new_bytes).hexdigest())
+    (tmp_path / "archive" / rewritten_key).write_text(json.dumps(rewritten))
+    shutil.rmtree(tmp_path / "archive" / deleted_key.rsplit("/", 1)[0])
+
+    result = _run(config, "verify", "--manifests", "--json")
+    assert result.exit_code == 1
+    failures = {f["key"]: f for f in json.loads(result.stdout)["failures"]}
+    assert failures[original["key"]]["problem"].startswith("differs from its manifest line")
+    assert failures[original["key"]]["found"] == f"sha256:{original['sha256']}"
+    assert failures[rewritten_key]["problem"].startswith("differs from its manifest line")
+    gone = [k for k, f in failures.items() if f["problem"].endswith("but not archived")]
+    assert deleted_key in gone and len(gone) == 2  # its original and its metadata.json

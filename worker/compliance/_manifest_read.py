@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,15 +34,23 @@ class ManifestSet:
     problems: list[dict[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
     head_sha256: str | None = None
+    #: when set, each line goes here instead of into ``lines`` (``verify --manifests`` spills them
+    #: to disk: an archive's lines do not fit in memory)
+    sink: Callable[[ManifestLine], None] | None = None
 
     def add(self, line: ManifestLine) -> None:
+        if self.sink is not None:
+            self.sink(line)
+            return
         self.lines.setdefault(line.key, []).append(line)
 
 
-def load_manifests(storage: Storage, account: str, *, now: datetime | None = None) -> ManifestSet:
+def load_manifests(storage: Storage, account: str, *, now: datetime | None = None,
+                   sink: Callable[[ManifestLine], None] | None = None) -> ManifestSet:
     """Read and check an account's chain: each header's ``prev``/``prev_sha256`` against the actual
-    previous manifest, consecutive days, well-formed lines; collect every line and pending entry."""
-    result = ManifestSet(account)
+    previous manifest, consecutive days, well-formed lines; collect every line and pending entry
+    (into ``lines``, or handed to ``sink`` one by one). One manifest is in memory at a time."""
+    result = ManifestSet(account, sink=sink)
     days: list[tuple[date, str]] = []
     entries: list[str] = []
     for info in storage.list(root(account)):

@@ -21,6 +21,7 @@ comparing size and hash. What it reports, and why each is a failure or a warning
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +32,7 @@ from typing import Any
 
 from config.settings import Settings
 from storage.base import Storage
+from worker.compliance._manifest_join import ManifestJoin
 from worker.compliance.manifests import load_manifests
 from worker.compliance.walker import (
     AccountRef,
@@ -157,14 +159,23 @@ def verify_archive(
     for account in accounts:
         report.accounts.append(account.name)
         job = _Job(storage, settings, account, since, until, deep, workdir, manifests)
-        seen: dict[str, _Seen] = {}
-        for part in _run(job, folders(storage, account, days), concurrency):
-            report.merge(part)
-            seen.update(part.seen)
-            emit("folder", part)
-        if manifests:
-            _check_manifests(job, seen, report, now)
+        with contextlib.ExitStack() as stack:
+            # what was seen is joined with the manifest lines on disk: neither side fits in memory
+            join = stack.enter_context(ManifestJoin(_spool_dir(settings))) if manifests else None
+            for part in _run(job, folders(storage, account, days), concurrency):
+                report.merge(part)
+                if join is not None:
+                    for key, seen in part.seen.items():
+                        join.seen(key, seen.sha256, seen.size, seen.started_at)
+                emit("folder", part)
+            if join is not None:
+                _check_manifests(job, join, report, now)
     return report
+
+
+def _spool_dir(settings: Settings) -> Path | None:
+    folder = Path(settings.storage.work_dir) if settings.storage.work_dir else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def _run(job: _Job, items: Iterator[Folder], concurrency: int) -> Iterator[_FolderResult]:
@@ -345,37 +356,14 @@ def _in_window(moment: datetime, since: datetime | None, until: datetime | None)
     return (since is None or moment >= since) and (until is None or moment < until)
 
 
-def _check_manifests(job: _Job, seen: dict[str, _Seen], report: VerifyReport, now: datetime | None) -> None:
+def _check_manifests(job: _Job, join: ManifestJoin, report: VerifyReport, now: datetime | None) -> None:
     name = job.account.name
-    chain = load_manifests(job.storage, name, now=now)
+    chain = load_manifests(job.storage, name, now=now, sink=join.line)
     for problem in chain.problems:
         report.failures.append(Finding(name, problem["key"], problem["problem"]))
     for warning in chain.warnings:
         report.warnings.append(Finding(name, warning["key"], warning["problem"]))
-    for key, actual in seen.items():
-        lines = chain.lines.get(key)
-        if actual.sha256 is None:
-            continue  # already a failure: missing
-        if not lines:
-            report.failures.append(Finding(name, key, "not in any manifest"))
-        elif not any(line.sha256 == actual.sha256 and line.size == actual.size for line in lines):
-            where = ", ".join(sorted({line.manifest for line in lines}))
-            report.failures.append(Finding(name, key, f"differs from its manifest line ({where})"))
-    for key, lines in chain.lines.items():
-        if key in seen:
-            continue
-        in_scope = [line for line in lines if _line_in_scope(line.started_at, job.since, job.until)]
-        if in_scope:
-            where = ", ".join(sorted({line.manifest for line in in_scope}))
-            report.failures.append(Finding(name, key, f"listed in manifest ({where}) but not archived"))
+    for key, text, expected, found in join.problems(job.since, job.until):
+        report.failures.append(Finding(name, key, text, expected=expected, found=found))
     report.manifests[name] = {"manifests": len(chain.manifests), "head": chain.manifests[-1] if chain.manifests
-                              else None, "head_sha256": chain.head_sha256,
-                              "pending_entries": sum(1 for ls in chain.lines.values() for x in ls
-                                                     if x.manifest == "pending")}
-
-
-def _line_in_scope(started_at: str | None, since: datetime | None, until: datetime | None) -> bool:
-    if since is None and until is None:
-        return True
-    moment = parse_iso(started_at)
-    return moment is not None and _in_window(moment, since, until)
+                              else None, "head_sha256": chain.head_sha256, "pending_entries": join.pending_lines()}
