@@ -12,8 +12,10 @@
   recording again (no tight retry loop).
 - ``AccountError`` → logged and raised: the task fails clearly, the next pass tries again.
 
-It also reports metrics (queue lag, outcomes, failures) and releases the recording's enqueue
-dedupe key once its work is finished for good.
+It also reports metrics (queue lag, outcomes, failures), holds the recording's enqueue dedupe key as
+a short lease renewed by a heartbeat while the work runs (a dead worker's recording is enqueued again
+by the next discovery pass, not after the visibility timeout) and releases it once the work is
+finished for good.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class ArchiverTask(Task):  # type: ignore[misc]
         rid = str(payload.get("recording_id"))
         try:
             try:
-                result = work(runtime, account)
+                with runtime.coord.dedupe.heartbeat(account.name, rid):  # a lease while it runs
+                    result = work(runtime, account)
             except SoftTimeLimitExceeded:
                 raise TimedOut("the task ran past its soft time limit", recording_id=rid) from None
         except AccountError as exc:
@@ -103,6 +106,8 @@ class ArchiverTask(Task):  # type: ignore[misc]
             log.info("%s/%s: %s; retry %d of %d in %.1fs", account.name, rid, mask_secrets(str(exc)),
                      self.request.retries + 1, limit, countdown,
                      extra={"account": account.name, "recording_id": rid, "reason": exc.reason})
+            # the retry waits its countdown unseen by discovery: hold the marker that long, no longer
+            runtime.coord.dedupe.hold(account.name, rid, countdown + runtime.coord.dedupe.lease_ms / 1000)
             raise self.retry(exc=exc, countdown=countdown, max_retries=limit)
         if isinstance(exc, StorageUnavailable):
             runtime.coord.dedupe.release(account.name, rid)
@@ -121,12 +126,15 @@ class ArchiverTask(Task):  # type: ignore[misc]
 
     def _finish(self, runtime: Runtime, account: AccountSettings, result: ArchiveResult) -> None:
         m = metrics()
+        m.recordings.labels(account.name, account.provider, str(result.outcome)).inc()
         if result.outcome is Outcome.NOT_READY:
             m.not_ready.labels(account.name).inc()
         elif result.outcome in (Outcome.ARCHIVED, Outcome.REVISION, Outcome.STAGED):
             m.download_seconds.labels(account.name).observe(result.seconds)
         if result.outcome is not Outcome.STAGED:  # a staged recording's key is released by its transcode
             runtime.coord.dedupe.release(account.name, result.recording_id)
+        else:  # queued again (for its transcode): as long as a queued message may wait
+            runtime.coord.dedupe.hold(account.name, result.recording_id, runtime.coord.dedupe.ttl)
         log.info("%s/%s: %s", account.name, result.recording_id, result.outcome,
                  extra={"account": account.name, "provider": account.provider,
                         "recording_id": result.recording_id, "outcome": str(result.outcome),

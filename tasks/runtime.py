@@ -102,8 +102,11 @@ def _build(app: Any, settings: Settings) -> Runtime:
         raise ConfigError(f"broker.url: the daemon needs a redis:// broker, got {settings.broker.url.split(':')[0]}://")
     ensure_ffmpeg(settings.transcode.rendition)
     options = DaemonOptions.from_env()
-    coord = Coordinator.from_url(settings.broker.url, dedupe_ttl=options.visibility_timeout
-                                 + 2 * settings.schedule.discover_every.total_seconds())
+    every = settings.schedule.discover_every.total_seconds()
+    # queued: as long as a message may wait; running: a lease shorter than one discovery interval,
+    # renewed by the task's heartbeat, so a dead worker's recording is enqueued again by the next pass
+    coord = Coordinator.from_url(settings.broker.url, dedupe_ttl=options.visibility_timeout + 2 * every,
+                                 lease=lease_seconds(every))
     ctx = open_context(
         settings, concurrency=4,
         retry=RetryPolicy(max_attempts=options.attempts_per_task, park_on_exhaustion=False),
@@ -118,6 +121,12 @@ def _build(app: Any, settings: Settings) -> Runtime:
         coord.close()
         raise
     return Runtime(app, settings, options, coord, ctx)
+
+
+def lease_seconds(discover_every: float) -> float:
+    """The running task's lease: half a discovery interval, between 2 s and 2 minutes, so a dead
+    worker's recording is free again before the next pass but one."""
+    return min(120.0, max(2.0, discover_every / 2))
 
 
 def reset_runtimes() -> None:

@@ -9,6 +9,11 @@ pass takes the lock afresh, enqueues again what is not committed, and the rate b
 - ``RedisDedupe``: one queued archive task per recording (``SET NX EX``); the task clears its key
   when it finishes for good, so the next pass can enqueue the recording again if it is still not
   committed. A key that expires while its task still waits only lets a harmless duplicate through.
+  While a task runs, the key is a short *lease* (``lease`` seconds, below one discovery interval)
+  renewed by a ``Heartbeat`` thread of the task: a worker that dies (SIGKILL, OOM, a lost host)
+  stops renewing, the lease runs out, and the next discovery pass enqueues the recording again —
+  recovery within two discovery intervals plus the download, whatever the broker's visibility
+  timeout (which only governs when the dead worker's own message comes back, a harmless duplicate).
 - ``RedisRateLimiter``: ``providers._ratelimit.RateLimiter`` over one token bucket per account,
   computed atomically in a Lua script on Redis' clock, so every thread of every worker draws from
   the same budget; ``pause`` (a 429's Retry-After) stops all of them.
@@ -16,17 +21,19 @@ pass takes the lock afresh, enqueues again what is not committed, and the rate b
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
 
 from providers._ratelimit import RateLimiter, TokenBucket
 
-__all__ = ["KEY_PREFIX", "Coordinator", "RedisDedupe", "RedisLock", "RedisRateLimiter"]
+__all__ = ["KEY_PREFIX", "Coordinator", "Heartbeat", "RedisDedupe", "RedisLock", "RedisRateLimiter"]
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +109,13 @@ class RedisLock:
 
 
 class RedisDedupe:
-    """Per-recording enqueue markers: ``claim`` is true once per ``ttl`` for the same recording."""
+    """Per-recording enqueue markers: ``claim`` is true once per ``ttl`` for the same recording;
+    ``hold`` turns the marker into a lease of ``lease`` seconds while a task works on it."""
 
-    def __init__(self, client: redis.Redis, ttl: float, prefix: str = KEY_PREFIX) -> None:
+    def __init__(self, client: redis.Redis, ttl: float, prefix: str = KEY_PREFIX, *, lease: float = 60.0) -> None:
         self.client = client
         self.ttl = max(1, int(ttl))
+        self.lease_ms = max(1000, int(lease * 1000))
         self.prefix = prefix
 
     def key(self, account: str, recording_id: str) -> str:
@@ -115,8 +124,54 @@ class RedisDedupe:
     def claim(self, account: str, recording_id: str) -> bool:
         return bool(self.client.set(self.key(account, recording_id), "1", nx=True, ex=self.ttl))
 
+    def hold(self, account: str, recording_id: str, seconds: float | None = None) -> None:
+        """Mark the recording as being worked on for ``seconds`` (default: one lease) from now."""
+        ms = self.lease_ms if seconds is None else max(1000, int(seconds * 1000))
+        self.client.set(self.key(account, recording_id), "running", px=ms)
+
     def release(self, account: str, recording_id: str) -> None:
         self.client.delete(self.key(account, recording_id))
+
+    @contextlib.contextmanager
+    def heartbeat(self, account: str, recording_id: str) -> Iterator[None]:
+        """Hold the lease while the block runs, renewed every third of it by a thread."""
+        beat = Heartbeat(lambda: self.hold(account, recording_id), self.lease_ms / 3000)
+        beat.start()
+        try:
+            yield
+        finally:
+            beat.stop()
+
+
+class Heartbeat:
+    """Calls ``renew`` now and every ``interval`` seconds from a daemon thread until ``stop``.
+
+    A Redis error is logged and retried on the next beat: the lease then runs out on its own, which
+    at worst lets a harmless duplicate task through."""
+
+    def __init__(self, renew: Callable[[], None], interval: float) -> None:
+        self._renew = renew
+        self.interval = max(0.05, interval)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recarchive-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            self._beat()
+
+    def _beat(self) -> None:
+        try:
+            self._renew()
+        except redis.RedisError as exc:
+            log.warning("lease renewal failed (%s); retrying on the next beat", type(exc).__name__)
 
 
 class RedisRateLimiter:
@@ -170,10 +225,11 @@ class RedisRateLimiter:
 class Coordinator:
     """The daemon's Redis helpers for one broker URL, sharing one connection pool."""
 
-    def __init__(self, client: redis.Redis, *, dedupe_ttl: float = 6 * 3600, prefix: str = KEY_PREFIX) -> None:
+    def __init__(self, client: redis.Redis, *, dedupe_ttl: float = 6 * 3600, lease: float = 60.0,
+                 prefix: str = KEY_PREFIX) -> None:
         self.client = client
         self.prefix = prefix
-        self.dedupe = RedisDedupe(client, dedupe_ttl, prefix)
+        self.dedupe = RedisDedupe(client, dedupe_ttl, prefix, lease=lease)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Coordinator:
