@@ -9,12 +9,21 @@ object instead (tests, embedding).
 Celery rules of the design: queues ``discover`` / ``download`` / ``transcode`` so a long transcode
 never starves discovery; late acks and requeue on a lost worker (a killed download is redelivered);
 prefetch 1; a Redis visibility timeout longer than the longest download; JSON only.
+
+Operations: task results are not stored (``task_ignore_result``: the outcome of an archive task is
+the archive itself, and its counters and logs), except the discovery pass's summary, which is small,
+one per account and tick, and what Flower and ``AsyncResult.get`` show. Task events are sent (the
+``sent`` event included) so Flower and ``celery events`` see every task. A worker that consumes the
+``discover`` queue sends each account's discovery once when it is ready (``worker_ready``), so a
+fresh deployment, or one restarted after an outage, starts at once rather than one period later;
+``RECARCHIVE_DISCOVER_AT_START=0`` turns that off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,8 +32,10 @@ from kombu.entity import Exchange, Queue
 
 from config.settings import Settings
 from worker.daemon.bodies import DaemonOptions
+from worker.redact import mask_secrets
 
-__all__ = ["QUEUES", "TASK_ROUTES", "app_settings", "celery_config", "create_app", "get_app", "publisher", "send"]
+__all__ = ["DISCOVER_AT_START_ENV", "QUEUES", "TASK_ROUTES", "app_settings", "celery_config", "create_app", "get_app",
+           "publisher", "send"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,8 @@ TASK_ROUTES = {
     "recarchive.transcode": {"queue": "transcode"},
 }
 TASK_MODULES = ["tasks.discover", "tasks.archive", "tasks.transcode"]
+#: ``0`` turns off the discovery a worker sends when it is ready
+DISCOVER_AT_START_ENV = "RECARCHIVE_DISCOVER_AT_START"
 
 _app: Celery | None = None
 
@@ -70,6 +83,9 @@ def celery_config(settings: Settings, options: DaemonOptions | None = None) -> d
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_track_started": True,
+        "task_ignore_result": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
         "task_time_limit": 6 * 3600,
         "task_soft_time_limit": 6 * 3600 - 120,
         "worker_prefetch_multiplier": 1,
@@ -92,6 +108,30 @@ def _start_metrics(**_: Any) -> None:
     from worker.daemon.metrics import serve
 
     serve()
+
+
+def _first_discovery(sender: Any = None, **_: Any) -> None:
+    """``worker_ready``: a worker that consumes ``discover`` sends every account's discovery once.
+
+    Several such workers starting together send it several times; the per-account discovery lock
+    and the enqueue dedupe make the extra passes cheap no-ops, as for two beats."""
+    if os.environ.get(DISCOVER_AT_START_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    consumer = getattr(sender, "task_consumer", None)
+    queues = {getattr(queue, "name", None) for queue in getattr(consumer, "queues", None) or ()}
+    if queues and "discover" not in queues:
+        return
+    app = getattr(sender, "app", None) or get_app()
+    try:
+        settings = app_settings(app)
+        every = settings.schedule.discover_every.total_seconds()
+        with publisher(app, "discover") as publish:
+            for account in settings.accounts:
+                publish("recarchive.discover", args=[account.name], expires=every)
+    except Exception as exc:  # a start-up nicety must never stop a worker
+        log.error("first discovery at worker start not sent: %s", mask_secrets(str(exc)))
+        return
+    log.info("first discovery sent for %d account(s)", len(settings.accounts))
 
 
 def _forget_runtime(**_: Any) -> None:
@@ -117,6 +157,7 @@ def create_app(settings: Settings | None = None, *, options: DaemonOptions | Non
     signals.setup_logging.connect(_configure_logging, weak=False, dispatch_uid="recarchive-logging")
     signals.worker_init.connect(_start_metrics, weak=False, dispatch_uid="recarchive-metrics")
     signals.worker_process_init.connect(_forget_runtime, weak=False, dispatch_uid="recarchive-fork")
+    signals.worker_ready.connect(_first_discovery, weak=False, dispatch_uid="recarchive-first-discovery")
     return app
 
 

@@ -5,6 +5,7 @@ A NON-locked bucket, so the test itself can alter and delete objects directly wi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ def test_fresh_archive_verifies_then_one_changed_byte_is_named(tmp_path: Path, s
     failures = json_out(altered)["failures"]
     assert [f["key"] for f in failures] == [key]
     assert "SHA-256" in failures[0]["problem"]
+    assert json_out(altered)["schema"] == "recarchive.verify/1"
+    # the values compared, as fields for scripts: what metadata.json says, and what is stored
+    stored = next(o for o in documents(storage)[recs[1].id][1]["objects"] if o["key"] == key)
+    assert failures[0]["expected"] == f"sha256:{stored['sha256']}"
+    assert failures[0]["found"] == f"sha256:{hashlib.sha256(bytes(body)).hexdigest()}"
     text = invoke(config, sim, "verify")
     assert text.exit_code == 1
     assert key in text.stdout and "FAILED" in text.stdout
@@ -56,7 +62,8 @@ def test_deleted_object_is_named_missing(tmp_path: Path, sim: Any, s3_bucket: An
     result = invoke(config, sim, "verify", "--json", "--account", "c-convirza")
     assert result.exit_code == 1
     assert json_out(result)["failures"] == [
-        {"account": "c-convirza", "key": rendition["key"], "problem": "missing"}]
+        {"account": "c-convirza", "key": rendition["key"], "problem": "missing",
+         "expected": f"{rendition['size']} bytes", "found": None}]
     storage.close()
 
 

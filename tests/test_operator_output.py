@@ -204,3 +204,36 @@ def test_run_dry_run_lists_what_would_be_archived_and_writes_nothing(tmp_path: P
     done = json.loads(_run(config, sim, "--once", "--json").stdout)
     archived = {r["recording_id"] for a in done["accounts"] for r in a["recordings"] if r["outcome"] == "archived"}
     assert archived == set(would)
+
+
+def test_verify_writes_its_gauges_to_the_metrics_textfile(tmp_path: Path, sim: Any) -> None:
+    archive = tmp_path / "archive"
+    sim.add("convirza", 2, kind="wav", seconds=1.0)
+    sim.add("envoy", 1, kind="m4a", seconds=1.0)
+    config = make_config(tmp_path, sim, {"url": f"file://{archive}"}, vendors=VENDORS)
+    assert _run(config, sim, "--once").exit_code == 0
+    target = tmp_path / "verify.prom"
+
+    def samples() -> dict[tuple[str, str | None], float]:
+        return {(s.name, s.labels.get("account")): s.value
+                for family in text_string_to_metric_families(target.read_text()) for s in family.samples}
+
+    assert invoke(config, sim, "verify", "--metrics-file", str(target)).exit_code == 0
+    first = samples()
+    assert first[("recarchive_verify_failures", "c-convirza")] == 0.0
+    assert first[("recarchive_verify_failures", "c-envoy")] == 0.0
+    assert first[("recarchive_verify_last_run_timestamp_seconds", None)] > 0
+    assert not any(name == "recarchive_parked_recordings" for name, _ in first)
+
+    original = next((archive / "convirza" / "c-convirza").rglob("original.wav"))
+    original.chmod(0o644)
+    body = bytearray(original.read_bytes())
+    body[len(body) // 2] ^= 0x01  # one bit of one byte, same size
+    original.write_bytes(bytes(body))
+    result = invoke(config, sim, "verify", "--json", "--metrics-file", str(target))
+    assert result.exit_code == 1
+    assert samples()[("recarchive_verify_failures", "c-convirza")] == 1.0
+    assert samples()[("recarchive_verify_failures", "c-envoy")] == 0.0
+    failure = json_out(result)["failures"][0]
+    assert failure["expected"].startswith("sha256:") and failure["found"].startswith("sha256:")
+    assert failure["expected"] != failure["found"]

@@ -24,8 +24,10 @@ from worker.cli._common import (
     timestamp,
     until_timestamp,
 )
+from worker.cli._output import schema, stdout_console
 from worker.cli._render import human_bytes
 from worker.compliance.verify import VerifyReport, audit_targets, verify_archive
+from worker.daemon.gauges import textfile_path, write_textfile
 from worker.errors import ConfigError
 from worker.redact import mask_secrets
 
@@ -76,10 +78,13 @@ class _VerifyProgress:
 @click.option("--deep", is_flag=True, help="Also decode the media and compare its duration.")
 @click.option("--manifests", is_flag=True, help="Also check the daily manifest hash chain.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+@click.option("--metrics-file", type=click.Path(dir_okay=False), default=None,
+              help="Write the verify gauges (last run, problems per account) to this file for node_exporter's "
+                   "textfile collector (default: $RECARCHIVE_METRICS_TEXTFILE; none when unset).")
 @click.option("-v", "--verbose", count=True)
 @guarded
 def verify(config_file: str | None, account_name: str | None, since: datetime | None, until: datetime | None,
-           deep: bool, manifests: bool, as_json: bool, verbose: int) -> None:
+           deep: bool, manifests: bool, as_json: bool, metrics_file: str | None, verbose: int) -> None:
     """Fixity check: size and SHA-256 of every archived object against its metadata.json.
     Exit 1 if anything is missing or differs, naming each key."""
     if since and until and since >= until:
@@ -101,15 +106,31 @@ def verify(config_file: str | None, account_name: str | None, since: datetime | 
             report.unconfigured = unconfigured
     finally:
         storage.close()
+    _export_metrics(metrics_file, report)
     if as_json:
-        emit_json({"storage": storage.url, **report.as_dict()})
+        emit_json({"schema": schema("verify"), "storage": storage.url, **report.as_dict()})
     else:
         _print(report, storage.url)
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
+def _export_metrics(option: str | None, report: VerifyReport) -> None:
+    """``recarchive_verify_last_run_timestamp_seconds`` and ``recarchive_verify_failures{account}``
+    (every account verified, 0 included) for node_exporter; a local file, never the archive."""
+    path = textfile_path(option)
+    if path is None:
+        return
+    failures = dict.fromkeys(report.accounts, 0)
+    for failure in report.failures:
+        failures[failure.account] = failures.get(failure.account, 0) + 1
+    try:
+        write_textfile(path, verify=failures)
+    except OSError as exc:
+        click.echo(f"recarchive: metrics textfile {path} not written: {exc.strerror or exc}", err=True)
+
+
 def _print(report: VerifyReport, url: str) -> None:
-    console = Console()
+    console = stdout_console()  # never breaks a key or a SHA-256 across lines
     console.print(f"verified {report.recordings} recordings, {report.objects} objects, "
                   f"{human_bytes(report.bytes)} in {url}" + (" (deep)" if report.deep else ""))
     if report.unconfigured:
