@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from config.settings import AccountSettings
     from providers._http import VendorClient
 
-__all__ = ["VendorBase", "media_url", "no_recording_yet", "time_or"]
+__all__ = ["VendorBase", "join_url", "media_url", "no_recording_yet", "time_or"]
 
 
 class VendorBase:
@@ -88,11 +88,27 @@ def time_or(value: Any, fallback: datetime, *, zone: tzinfo = UTC) -> datetime:
         return fallback
 
 
+def join_url(base: str, reference: str, *, what: str, recording_id: str) -> str:
+    """``urljoin(base, reference)`` for a URL the vendor handed out; one that cannot be parsed (a bad
+    port, an unclosed ``[``) is ``BadVendorData`` for that recording, never a ``ValueError``."""
+    try:
+        joined = urljoin(base, reference)
+        urlsplit(joined).port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise BadVendorData(f"{what}: not a valid URL", recording_id=recording_id) from None
+    return joined
+
+
 def media_url(path: str, media_base_url: str | None, *, what: str, recording_id: str) -> str:
     """A vendor's media ``path`` resolved against the account's ``media_base_url`` (PROVIDERS.md,
     Convoso and Siro); an absolute http(s) URL is kept as is, any other scheme is refused. ``what``
     names the vendor field in errors."""
-    scheme = urlsplit(path).scheme.lower()
+    try:
+        parts = urlsplit(path)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise PermanentError(f"{what}: not a valid URL or path", recording_id=recording_id) from None
+    scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         return path
     if scheme or path.startswith("//"):

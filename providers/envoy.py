@@ -40,12 +40,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 from providers._classify import Action
 from providers._paging import Page, Paginator, ShiftWatch, in_window_once, paginate, relisted_on_shift
 from providers._parse import as_bool, as_float, as_int, as_list, as_mapping, as_text, optional_time, parse_vendor_time
-from providers._vendor import VendorBase, time_or
+from providers._vendor import VendorBase, join_url, time_or
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import BadVendorData, NoRecording, NotReady
 from worker.redact import scrub_record
@@ -202,7 +202,7 @@ class EnvoyProvider(VendorBase):
         content_type = as_text(record.get("content_type"), f"{where}: content_type", required=False)
         size = as_int(record.get("file_size_bytes"), f"{where}: file_size_bytes")
         return MediaLink(
-            url=urljoin(self.client.url_for(CALLS_PATH), url),
+            url=join_url(self.client.url_for(CALLS_PATH), url, what=f"{where}: url", recording_id=call_id),
             expires_at=optional_time(record.get("expires_at"), f"{where}: expires_at"),
             expected_size=size if size is not None and size > 0 else None,
             content_type=content_type,

@@ -53,7 +53,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 from providers._classify import Action
 from providers._paging import (
@@ -66,7 +66,7 @@ from providers._paging import (
     relisted_on_shift,
 )
 from providers._parse import as_float, as_list, as_mapping, as_text, optional_time, parse_vendor_time
-from providers._vendor import VendorBase, time_or
+from providers._vendor import VendorBase, join_url, time_or
 from providers.base import MediaLink, Readiness, Recording, Window
 from worker.errors import AuthError, BadVendorData, NotReady, UnsafeURL
 from worker.redact import redact_url, scrub_record
@@ -212,8 +212,8 @@ class SalesloftProvider(VendorBase):
             if not isinstance(href, str) or not href:
                 raise NotReady("salesloft has no recording for this conversation yet",
                                recording_id=recording.recording_id)
-        url = self.client.url_for(href)
         rid = recording.recording_id
+        url = join_url(self.client.base_url, href, what="salesloft recording._href", recording_id=rid)
         if not self.client.is_api_host(url):
             # the recording endpoint needs the Bearer token, which goes to the API's origin only
             raise UnsafeURL(f"salesloft recording _href {redact_url(url)} is not on the API's origin "
@@ -226,7 +226,8 @@ class SalesloftProvider(VendorBase):
             location = response.headers.get("Location")
             if not location:
                 raise BadVendorData(f"{redact_url(url)}: redirect without Location", recording_id=rid)
-            return MediaLink(url=urljoin(url, location), is_video=recording.is_video)
+            return MediaLink(url=join_url(url, location, what=f"{redact_url(url)}: redirect Location",
+                                          recording_id=rid), is_video=recording.is_video)
         content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if content_type.startswith(("audio/", "video/")) or content_type == "application/octet-stream":
             return MediaLink(url=url, headers=self.client.auth_headers_for(url), content_type=content_type,
@@ -245,7 +246,7 @@ class SalesloftProvider(VendorBase):
                 if media:
                     content_type = as_text(holder.get("content_type"), f"{where}: content_type", required=False)
                     return MediaLink(
-                        url=urljoin(url, media),
+                        url=join_url(url, media, what=f"{where}: {key}", recording_id=rid),
                         expires_at=optional_time(holder.get("expires_at"), f"{where}: expires_at"),
                         content_type=content_type,
                         is_video=recording.is_video or (content_type or "").lower().startswith("video/"),

@@ -75,11 +75,15 @@ TEMPLATES: dict[str, dict[str, Any]] = {
              "seconds": "30", "url": "1-all.wav"}]}},
     },
     "envoy": {
-        "list": {"data": [{"call_id": "call_1", "created_at": T0, "recording_status": "completed",
-                           "duration_seconds": 30, "has_recording": True}], "next_cursor": None},
+        "list": {"data": [{"id": "call_1", "status": "COMPLETED", "created_at": T0, "call_start_time": T0,
+                           "call_end_time": T1, "recording_status": "AVAILABLE"}],
+                 "pagination": {"page": 1, "page_size": 100, "total_count": 1, "total_pages": 1, "has_next": False,
+                                "has_prev": False}},
         "item": {"call_id": "call_1", "url": "https://api.vendor.test/m/1.m4a?X-Amz-Signature=x",
-                 "content_type": "audio/mp4", "expires_at": T1, "recording_status": "completed",
+                 "content_type": "audio/mp4", "expires_at": T1, "recording_status": "AVAILABLE",
                  "duration_seconds": 30, "file_size_bytes": 1000, "recording_start_time": T0},
+        "call": {"id": "call_1", "status": "COMPLETED", "created_at": T0, "call_start_time": T0,
+                 "recording_status": "AVAILABLE"},
     },
     "salesloft": {
         "list": {"data": [SALESLOFT_CONVERSATION], "metadata": {"paging": {"next_page": None}}},
@@ -103,7 +107,9 @@ def endpoint(provider: str, request: httpx.Request) -> str:
     if provider == "convoso":
         return "list"
     if provider == "envoy":
-        return "item" if path.endswith("/recording") else "list"
+        if path.endswith("/recording"):
+            return "item"
+        return "list" if path.rstrip("/").endswith("/api/v1/calls") else "call"
     if provider == "salesloft":
         if "/v2/recordings/" in path:
             return "href"
@@ -146,7 +152,7 @@ def mutate(template: Any, changes: list[tuple[int, Any]]) -> Any:
 
 
 ACCOUNT_EXTRA: dict[str, dict[str, Any]] = {
-    "convoso": {"lead_ids": ["270"], "media_base_url": f"{API}media/"},
+    "convoso": {"lead_ids": ["270"], "media_base_url": f"{API}media/", "timezone": "America/New_York"},
     "siro": {"media_api_url": "https://gateway.vendor.test", "oauth_client_id": "app1", "oauth_client_secret_env": "S",
              "oauth_user_id": "u1", "oauth_client_secret": "client-secret-fuzz"},
 }
