@@ -10,6 +10,7 @@ import click
 from config.units import parse_day, parse_until
 from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts
 from worker.cli._output import print_table, schema, stdout_console
+from worker.cli._progress import Ticker
 from worker.cli._session import session
 from worker.compliance.completeness import AccountReport, completeness_report
 from worker.errors import ConfigError
@@ -57,8 +58,9 @@ def report(config_file: str | None, since: object, until: object, accounts: tupl
         raise ConfigError("--since must not be after --until")
     settings = load(config_file, verbose=verbose, tokens_for=set(accounts) if accounts else None)
     chosen = pick_accounts(settings, accounts)
-    with session(settings, concurrency=1, check_media=False) as ctx:
-        reports = completeness_report(ctx, chosen, since, until)
+    with session(settings, concurrency=1, check_media=False) as ctx, \
+            Ticker(enabled=not as_json, description="listing the vendors") as tick:
+        reports = completeness_report(ctx, chosen, since, until, progress=tick)
     failed = any(r.failed for r in reports)
     if as_json:
         emit_json({"schema": schema("report"), "since": f"{since:%Y-%m-%d}", "until": f"{until:%Y-%m-%d}",

@@ -18,7 +18,7 @@ at the vendor after archiving, which is what an archive is for) are shown as ``a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -91,16 +91,17 @@ class AccountReport:
 
 
 def completeness_report(ctx: ArchiveContext, accounts: list[AccountSettings], first: date,
-                        last: date) -> list[AccountReport]:
+                        last: date, progress: Callable[[str], None] | None = None) -> list[AccountReport]:
     """One ``AccountReport`` per account for the inclusive UTC days ``first``..``last``.
 
     A vendor listing that fails makes that account's report an error (a failure: completeness is not
     proven); ``StorageUnavailable`` propagates (exit 3).
     """
-    return [_account(ctx, account, first, last) for account in accounts]
+    return [_account(ctx, account, first, last, progress) for account in accounts]
 
 
-def _account(ctx: ArchiveContext, account: AccountSettings, first: date, last: date) -> AccountReport:
+def _account(ctx: ArchiveContext, account: AccountSettings, first: date, last: date,
+             progress: Callable[[str], None] | None) -> AccountReport:
     """The account's days, a chunk of ``CHUNK_DAYS`` at a time: memory holds one chunk's vendor
     records and archived ids, never a year's (a large contact centre lists millions)."""
     report = AccountReport(account.name, account.provider)
@@ -111,6 +112,8 @@ def _account(ctx: ArchiveContext, account: AccountSettings, first: date, last: d
     while start <= last:
         end = min(last, start + timedelta(days=CHUNK_DAYS - 1))
         try:
+            if progress is not None:
+                progress(f"{account.name}: {start:%Y-%m-%d} .. {end:%Y-%m-%d}")
             _chunk(ctx, account, days, start, end, parked)
         except StorageUnavailable:
             raise
