@@ -237,3 +237,20 @@ def test_verify_writes_its_gauges_to_the_metrics_textfile(tmp_path: Path, sim: A
     failure = json_out(result)["failures"][0]
     assert failure["expected"].startswith("sha256:") and failure["found"].startswith("sha256:")
     assert failure["expected"] != failure["found"]
+
+
+def test_hold_and_rearchive_json_carry_a_schema_and_structured_errors(tmp_path: Path, sim: Any) -> None:
+    recording = sim.add("convirza", 1, kind="wav", seconds=1.0)[0]
+    config = make_config(tmp_path, sim, {"url": f"file://{tmp_path / 'archive'}"}, vendors=VENDORS)
+    assert _run(config, sim, "--once").exit_code == 0
+    again = invoke(config, sim, "rearchive", "--account", "c-convirza", "--id", str(recording.id),
+                   "--id", "999999999", "--json")
+    document = json_out(again)
+    assert again.exit_code == 1 and document["schema"] == "recarchive.rearchive/1"
+    assert [r["outcome"] for r in document["recordings"]] == ["unchanged"]
+    assert len(document["errors"]) == 1
+    error = document["errors"][0]
+    assert error["recording_id"] == "999999999" and error["reason"] and error["problem"]
+    held = invoke(config, sim, "hold", "--account", "c-convirza", "--id", str(recording.id), "--on", "--json")
+    assert held.exit_code == 0, held.output
+    assert json_out(held)["schema"] == "recarchive.hold/1" and json_out(held)["legal_hold"] == "on"

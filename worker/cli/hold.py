@@ -21,6 +21,7 @@ from worker.cli._common import (
     timestamp,
     until_timestamp,
 )
+from worker.cli._output import schema
 from worker.compliance.holds import apply_hold
 from worker.errors import ConfigError
 from worker.redact import mask_secrets
@@ -58,7 +59,7 @@ def hold(config_file: str | None, account_name: str, ids: tuple[str, ...], since
     finally:
         storage.close()
     if as_json:
-        emit_json(result.as_dict())
+        emit_json({"schema": schema("hold"), **result.as_dict()})
     else:
         console = Console()
         state = "on" if on else "off"

@@ -21,6 +21,7 @@ from worker.cli._common import (
     timestamp,
     until_timestamp,
 )
+from worker.cli._output import schema
 from worker.cli._session import session
 from worker.errors import AccountError, ArchiverError, ConfigError, StorageUnavailable
 from worker.pipeline.archive import ArchiveResult, Outcome, archive_recording
@@ -48,7 +49,7 @@ def rearchive(config_file: str | None, account_name: str, ids: tuple[str, ...], 
     settings = load(config_file, verbose=verbose, tokens_for={account_name})
     account = pick_accounts(settings, [account_name])[0]
     results: list[ArchiveResult] = []
-    errors: list[str] = []
+    errors: list[dict[str, str | None]] = []  # structured: recording_id (None: the account), reason, problem
     with session(settings, concurrency=1) as ctx:
         provider = ctx.handle(account).provider
         try:
@@ -60,17 +61,17 @@ def rearchive(config_file: str | None, account_name: str, ids: tuple[str, ...], 
                     except (AccountError, StorageUnavailable):
                         raise
                     except ArchiverError as exc:
-                        errors.append(f"{rid}: {mask_secrets(str(exc))}")
+                        errors.append({"recording_id": rid, "reason": exc.reason, "problem": mask_secrets(str(exc))})
             else:
                 assert since is not None and until is not None
                 recordings = discover(ctx, account, Window(since, until))
             for recording in recordings:
                 results.append(archive_recording(ctx, account, recording, force=True))
         except AccountError as exc:
-            errors.append(mask_secrets(str(exc)))
+            errors.append({"recording_id": None, "reason": exc.reason, "problem": mask_secrets(str(exc))})
     failed = bool(errors) or any(r.outcome is Outcome.PARKED for r in results)
     if as_json:
-        emit_json({"account": account.name, "ok": not failed, "errors": errors,
+        emit_json({"schema": schema("rearchive"), "account": account.name, "ok": not failed, "errors": errors,
                    "recordings": [r.as_dict() for r in results]})
     else:
         console = Console()
@@ -78,5 +79,6 @@ def rearchive(config_file: str | None, account_name: str, ids: tuple[str, ...], 
             detail = f" {result.reason}: {result.message}" if result.reason else ""
             console.print(f"{result.recording_id}: {result.outcome}{detail}")
         for error in errors:
-            console.print(f"[red]error: {error}")
+            where = f"{error['recording_id']}: " if error["recording_id"] else ""
+            console.print(f"[red]error:[/] {where}{error['problem']}", highlight=False)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
