@@ -196,3 +196,31 @@ def test_closed_manifests_are_retained_when_retention_is_configured(tmp_path: Pa
                                              Key=storage.full_key(f"_manifests/{ACCOUNT}/{today:%Y-%m-%d}.jsonl"))
     assert head["ObjectLockMode"] == "GOVERNANCE"
     storage.close()
+
+
+def test_an_intent_whose_commit_never_happened_is_dropped_and_entries_list_what_is_committed(
+        tmp_path: Path, sim: Any, s3_bucket: Any) -> None:
+    """Entries are written before the commit (an intent); a day closes with the metadata.json as
+    stored: an intent of a writer that died before its commit lists nothing, and an entry whose
+    lines differ from the commit (another worker won it) lists the commit."""
+    from worker.compliance.manifests import write_entry
+
+    config, storage, recs = _archive(tmp_path, sim, s3_bucket, count=1)
+    docs = documents(storage)
+    meta_key, document = next(iter(docs.values()))
+    # a writer that died between its intent and its commit: the folder it names holds no metadata.json
+    ghost = {**document, "recording_id": "never-committed"}
+    ghost_key = write_entry(storage, ACCOUNT, ghost, b"{}")
+    # an entry whose lines are stale (the racing loser's): the committed metadata.json wins
+    pending = [i.key for i in storage.list(f"_manifests/{ACCOUNT}/pending/") if i.key != ghost_key]
+    entry = json.loads(storage.read_bytes(pending[0]))
+    for line in entry["lines"]:
+        line["sha256"] = "0" * 64
+    storage.put_bytes(pending[0], json.dumps(entry).encode(), content_type="application/json", overwrite=True)
+    later = datetime.now(UTC) + timedelta(days=2)
+    close_days(storage, ACCOUNT, now=later)
+    assert not list(storage.list(f"_manifests/{ACCOUNT}/pending/"))
+    text = _manifest(storage, datetime.now(UTC)).decode()
+    assert "never-committed" not in text and "0" * 64 not in text
+    assert json.loads(text.splitlines()[0])["recordings"] == 1
+    assert _verify(config, sim, storage, later).ok

@@ -6,10 +6,16 @@ Layout, per account, under ``{prefix}/_manifests/{account}/``::
     {YYYY-MM-DD}.jsonl              the closed manifest of that day (written once, never changed)
 
 Why this shape: S3 has no append, and several workers archive at once. So nothing is ever appended:
-right after a recording's commit, ``ManifestHook`` writes one *entry object* of its own (``h`` is the
-SHA-256 of its ``metadata.json`` key, so a retry writes the same name and a racing duplicate is
-refused by the store). The day is the UTC day of the recording's ``archived_at``: a manifest is a log
-of what was archived when, which is what a day can be *closed* on.
+right *before* a recording's commit, ``ManifestHook.committing`` writes one *entry object* of its own
+(``h`` is the SHA-256 of its ``metadata.json`` key, so a retry writes the same name and a racing
+duplicate is refused by the store): an intent. The day is the UTC day of the recording's
+``archived_at``: a manifest is a log of what was archived when, which is what a day can be *closed* on.
+
+An entry names a ``metadata.json``; its lines are taken, when the day closes, from that
+``metadata.json`` *as committed*: an entry whose commit never happened (the process died in between)
+is dropped then, and one whose commit another worker won (other bytes) lists the winner's. So a
+process killed anywhere leaves no committed recording out of the manifests, and none that was not
+committed in.
 
 ``close_days`` (run whenever an account's pass settles: ``ManifestHook.settled``) closes each day that ended
 more than ``CLOSE_GRACE`` ago, in order and with no gap: it writes ``{day}.jsonl`` with a header line, then
@@ -26,8 +32,8 @@ its day was closed (a late hook, or one that lost a closing race) stays pending 
 day that closes — there is never a second manifest for one day and no manifest is ever rewritten.
 With ``[retention]`` each closed manifest gets the same Object Lock retention as the recordings.
 
-The one gap this cannot close by itself: a process killed between a recording's commit and its hook.
-``recarchive verify --manifests`` then names that recording as "not in any manifest".
+``recarchive verify --manifests`` names any committed recording not in a manifest (one committed by
+a version before 0.2 whose hook never ran).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import Any
 from config.settings import AccountSettings, RetentionSettings
 from storage.base import Retention, Storage
 from storage.keys import manifest_key, metadata_key, recording_prefix
-from storage.metadata import iso
+from storage.metadata import iso, load_metadata
 from worker.compliance._manifest_layout import (
     CLOSE_GRACE,
     DAY_FILE,
@@ -125,7 +131,14 @@ class ManifestHook(ArchiveHooks):
         except ArchiverError as exc:
             log.warning("account %s: manifests not closed: %s", account.name, exc)
 
+    def committing(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
+        """The intent, before the commit: a failure stops the commit (raised), so that nothing is
+        ever committed without its entry."""
+        write_entry(self.storage, account.name, document, body)
+
     def committed(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
+        """Normally a no-op (``committing`` wrote the entry); it stays for commits made without the
+        intent (an observer installed late), and a store that lost the intent."""
         try:
             write_entry(self.storage, account.name, document, body)
         except StorageUnavailable:
@@ -190,6 +203,7 @@ def close_days(storage: Storage, account: str, *, now: datetime | None = None,
     due = [p for p in pending if p.day <= cutoff]
     for item in due:
         _load_entry(storage, item)
+        _as_committed(storage, item)
     previous: tuple[str, bytes] | None = None
     if closed:
         prev_day = closed[-1]
@@ -257,6 +271,29 @@ def _load_entry(storage: Storage, item: _Pending) -> None:
     if isinstance(lines, list) and isinstance(document.get("metadata_key"), str):
         item.metadata_key = document["metadata_key"]
         item.lines = [line for line in lines if isinstance(line, dict) and "key" in line]
+
+
+def _as_committed(storage: Storage, item: _Pending) -> None:
+    """Replace an entry's lines by those of its ``metadata.json`` as stored now: the intent may
+    name a commit that never happened (dropped: its day ended over ``CLOSE_GRACE`` ago, so no
+    writer is still about to make it), or one another worker made with other bytes."""
+    if item.metadata_key is None:
+        return
+    base = storage.full_key("x")[:-1]
+    if not item.metadata_key.startswith(base):
+        return
+    try:
+        body = storage.read_bytes(item.metadata_key[len(base):])
+        document = load_metadata(body)
+        _, lines = entry_lines(storage, document, body)
+    except FileNotFoundError:
+        log.info("manifest entry %s names no commit (the writer died before it); dropped", item.key)
+        _drop(storage, item)
+        item.metadata_key = None
+        return
+    except (ValueError, KeyError, TypeError):
+        return  # an unreadable metadata.json: the entry's own lines stand (verify names the file)
+    item.lines = lines
 
 
 def _drop(storage: Storage, item: _Pending) -> None:

@@ -23,6 +23,11 @@ __all__ = ["ArchiveHooks", "Hooks"]
 class ArchiveHooks:
     """Override the events you need; each one is called in the thread that caused it."""
 
+    def committing(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
+        """A recording's ``metadata.json`` is about to be written (its exact bytes): what must exist
+        whatever happens next (the manifest entry, written as an intent) is written here; raising
+        stops the commit, which is then retried like any failed write."""
+
     def committed(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
         """A recording's ``metadata.json`` (``body``, parsed as ``document``) was just written."""
 
@@ -48,6 +53,10 @@ class Hooks(ArchiveHooks):
 
     def __iter__(self) -> Any:
         return iter(self._observers)
+
+    def committing(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
+        for observer in self._observers:
+            observer.committing(account, document, body)
 
     def committed(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
         for observer in self._observers:
