@@ -101,6 +101,7 @@ def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, s
     base = base_prefix(prefix)
     lock = lock_for(ctx.settings.retention)
     while True:
+    source = ctx.workdir.upload_source(path, size)  # the very spool file that was hashed (workdir.py)
         key = prefix + name
         try:
             other = original_in_folder(ctx, prefix, name)
@@ -108,7 +109,7 @@ def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, s
                 info = ctx.storage.head(other)
                 if info is not None:
                     raise OtherBytes(f"{other} holds another original", info)
-            place_file(ctx.storage, key, path, sha256=sha256, size=size, content_type=content_type,
+            place_file(ctx.storage, key, source, sha256=sha256, size=size, content_type=content_type,
                        metadata=metadata, lock=lock)
             revision = None if prefix == base else int(prefix.rstrip("/").rsplit("/r", 1)[1])
             return Claim(prefix, StoredObject(ctx.storage.full_key(key), "original", content_type, size, sha256),
