@@ -100,8 +100,8 @@ def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, s
 
     base = base_prefix(prefix)
     lock = lock_for(ctx.settings.retention)
-    while True:
     source = ctx.workdir.upload_source(path, size)  # the very spool file that was hashed (workdir.py)
+    while True:
         key = prefix + name
         try:
             other = original_in_folder(ctx, prefix, name)
