@@ -45,7 +45,14 @@ _local = threading.local()
 
 
 def _norm(host: str) -> str:
-    return host.lower().rstrip(".").strip("[]")
+    """A host as httpcore connects to it: lower case, no trailing dot or brackets, IDNA (punycode)."""
+    host = host.lower().rstrip(".").strip("[]")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return host  # matches no connection: refused
+    return host
 
 
 @contextmanager
@@ -144,7 +151,7 @@ class RoutingTransport(httpx.BaseTransport):
         pin = _current_pin()
         if pin is not None:
             url = request.url
-            if _norm(url.host) != pin[0] or (url.port or _DEFAULT_PORTS.get(url.scheme)) != pin[1]:
+            if _norm(url.raw_host.decode("ascii")) != pin[0] or (url.port or _DEFAULT_PORTS.get(url.scheme)) != pin[1]:
                 raise httpx.ConnectError("a media request may only go to the host that was checked",
                                          request=request)
             return self._media.handle_request(request)
