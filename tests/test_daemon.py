@@ -164,7 +164,7 @@ def test_end_to_end_beat_and_worker_archive_every_ready_recording_once(
     vendors = ["convirza", "siro", "salesloft", "envoy", "convoso"]
     ready = {v: {r.id for r in sim.add(v, 3)} for v in vendors}
     waiting = sim.add("siro", 1, state="not_ready")[0]  # not ready in the listing itself
-    processing = sim.add("envoy", 1, state="not_ready")[0]  # listed, found not ready by the download task
+    processing = sim.add("envoy", 1, state="not_ready")[0]  # Envoy's list says recording_status PROCESSING
     broken = sim.add("convirza", 1)[0]
     sim.set_fault("convirza", broken.id, "error500")  # always: retried, then parked with its reason
     metrics_port = free_port()
@@ -203,7 +203,7 @@ def test_end_to_end_beat_and_worker_archive_every_ready_recording_once(
     assert siro["not_ready_ids"] == [waiting.id] and siro["pending"] == 0
     assert watermark("sim-siro") <= waiting.created_at
     envoy = wait_until(lambda: last_pass("sim-envoy"), 30, what="a pass that sees envoy archived")
-    assert envoy["pending"] == 1  # enqueued again each pass, until envoy completes it
+    assert envoy["not_ready_ids"] == [processing.id] and envoy["pending"] == 0  # held, never enqueued
     assert watermark("sim-envoy") <= processing.created_at
     assert not list(daemon.storage.list("_state/sim-envoy/parked/"))
 
@@ -216,8 +216,8 @@ def test_end_to_end_beat_and_worker_archive_every_ready_recording_once(
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     assert 'recarchive_archived_total{account="sim-siro",provider="siro"} 3.0' in text
     assert 'recarchive_parked_total{account="sim-convirza",reason="unavailable"} 1.0' in text
-    assert 'recarchive_not_ready_total{account="sim-envoy"}' in text
     assert "recarchive_queue_lag_seconds_count" in text and "recarchive_download_seconds_count" in text
+    assert 'recarchive_recordings_total{account="sim-siro",outcome="archived",provider="siro"} 3.0' in text
     versions = _versions(s3_bucket)
     assert all(n == 1 for key, n in versions.items() if "/_state/" not in key)
     print(f"\nend to end: {total} recordings in {elapsed:.1f}s ({total / elapsed:.2f}/s incl. worker start); "

@@ -36,7 +36,6 @@ OPERATIONAL = {
     "recarchive_verify_last_run_timestamp_seconds": set(),
     "recarchive_verify_failures": {"account"},
     "recarchive_recordings_total": {"account", "provider", "outcome"},
-    "recarchive_bytes_total": {"account", "provider"},
 }
 PROMETHEUS_OWN = {"up"}
 #: what an alert must carry for the on-call person: who is paged how, and what to do

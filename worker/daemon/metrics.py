@@ -21,12 +21,15 @@ from typing import Any
 
 from config.settings import AccountSettings
 from providers.base import Recording
+from worker.errors import ArchiverError
+from worker.pipeline.hooks import ArchiveHooks
 
-__all__ = ["METRICS_PORT_ENV", "MetricsHook", "metrics", "serve"]
+__all__ = ["METRICS_ADDR_ENV", "METRICS_PORT_ENV", "MetricsHook", "metrics", "serve"]
 
 log = logging.getLogger(__name__)
 
 METRICS_PORT_ENV = "RECARCHIVE_METRICS_PORT"
+METRICS_ADDR_ENV = "RECARCHIVE_METRICS_ADDR"
 _LAG_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 _DOWNLOAD_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 180, 600, 1800, 3600)
 
@@ -41,6 +44,7 @@ class Metrics:
     enqueued: Any
     queue_lag: Any
     download_seconds: Any
+    recordings: Any
 
 
 _metrics: Metrics | None = None
@@ -70,26 +74,31 @@ def metrics() -> Metrics:
                 download_seconds=Histogram("recarchive_download_seconds",
                                            "Seconds spent archiving one recording (download to commit)",
                                            ["account"], buckets=_DOWNLOAD_BUCKETS),
+                recordings=Counter("recarchive_recordings", "Archive tasks finished, by outcome",
+                                   ["account", "provider", "outcome"]),
             )
         return _metrics
 
 
-class MetricsHook:
-    """Counts the pipeline's ``archived`` and ``parked`` events (an ``ArchiveContext`` hook)."""
+class MetricsHook(ArchiveHooks):
+    """Counts the pipeline's commits and parks (an ``ArchiveContext`` observer)."""
 
-    def archived(self, account: AccountSettings, document: dict[str, Any], body: bytes | None = None) -> None:
+    def committed(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
         m = metrics()
         m.archived.labels(account.name, account.provider).inc()
         size = sum(int(o.get("size") or 0) for o in document.get("objects", []) if o.get("role") == "original")
         m.archived_bytes.labels(account.name, account.provider).inc(size)
 
-    def parked(self, account: AccountSettings, recording: Recording, exc: Any) -> None:
-        metrics().parked.labels(account.name, str(getattr(exc, "reason", "error"))).inc()
+    def parked(self, account: AccountSettings, recording: Recording, error: ArchiverError) -> None:
+        metrics().parked.labels(account.name, error.reason).inc()
 
 
-def serve(port: int | None = None, *, addr: str = "0.0.0.0") -> bool:
-    """Serve ``/metrics`` on ``port`` (default ``$RECARCHIVE_METRICS_PORT``); False when not asked
-    for or the port is taken (logged: metrics must never stop a worker from archiving)."""
+def serve(port: int | None = None, *, addr: str | None = None) -> bool:
+    """Serve ``/metrics`` on ``port`` (default ``$RECARCHIVE_METRICS_PORT``) at ``addr`` (default
+    ``$RECARCHIVE_METRICS_ADDR``, else 127.0.0.1: metrics are not published beyond the host unless
+    asked — a container sets 0.0.0.0 and its runtime binds the host side); False when not asked for
+    or the port is taken (logged: metrics must never stop a worker from archiving)."""
+    addr = addr or os.environ.get(METRICS_ADDR_ENV, "").strip() or "127.0.0.1"
     if port is None:
         text = os.environ.get(METRICS_PORT_ENV, "").strip()
         if not text:
