@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from config import Settings, load_settings
 from config.units import parse_timestamp, parse_until
-from worker.errors import ConfigError, StorageError, StorageUnavailable
+from worker.errors import ArchiverError, ConfigError, StorageError, StorageUnavailable
 from worker.logs import setup_logging
 from worker.redact import mask_secrets
 
@@ -24,6 +25,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STORAGE",
     "UNTIL_HELP",
+    "complete_accounts",
     "config_option",
     "emit_json",
     "guarded",
@@ -42,6 +44,17 @@ config_option = click.option(
     "--config", "config_file", type=click.Path(dir_okay=False), default=None,
     help="Config file (default: $RECARCHIVE_CONFIG, then ./recarchive.toml).",
 )
+
+def complete_accounts(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion of ``--account``: the account names of the config the command line names
+    (or ``$RECARCHIVE_CONFIG`` / ``./recarchive.toml``). Reads no token; a config that cannot be read
+    completes nothing rather than printing an error into the shell."""
+    try:
+        settings = load_settings(ctx.params.get("config_file"), tokens_for=set())
+    except (ArchiverError, OSError, ValueError):
+        return []
+    return [CompletionItem(a.name, help=a.provider) for a in settings.accounts if a.name.startswith(incomplete)]
+
 
 #: CONTRACT §1: every command takes --config; demo and simulate accept it and need none
 unused_config_option = click.option(

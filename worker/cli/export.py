@@ -12,7 +12,16 @@ from pathlib import Path
 import click
 
 from storage import open_storage
-from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts
+from worker.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    complete_accounts,
+    config_option,
+    emit_json,
+    guarded,
+    load,
+    pick_accounts,
+)
 from worker.cli._progress import Ticker
 from worker.compliance.export import ExportResult, export_recordings
 from worker.errors import ConfigError
@@ -23,7 +32,8 @@ __all__ = ["export"]
 
 @click.command()
 @config_option
-@click.option("--account", "account_name", required=True, help="The account the recordings belong to.")
+@click.option("--account", "account_name", shell_complete=complete_accounts,
+              required=True, help="The account the recordings belong to.")
 @click.option("--id", "ids", multiple=True, required=True, help="A recording id (repeatable).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write into; must not exist or be empty.")

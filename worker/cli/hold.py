@@ -13,6 +13,7 @@ from worker.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     UNTIL_HELP,
+    complete_accounts,
     config_option,
     emit_json,
     guarded,
@@ -31,7 +32,8 @@ __all__ = ["hold"]
 
 @click.command()
 @config_option
-@click.option("--account", "account_name", required=True, help="The account whose recordings to hold.")
+@click.option("--account", "account_name", shell_complete=complete_accounts,
+              required=True, help="The account whose recordings to hold.")
 @click.option("--id", "ids", multiple=True, help="A recording id (repeatable).")
 @click.option("--since", callback=timestamp, help="Recordings that started at or after this (ISO 8601).")
 @click.option("--until", callback=until_timestamp, help=UNTIL_HELP)

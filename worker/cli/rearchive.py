@@ -13,6 +13,7 @@ from worker.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     UNTIL_HELP,
+    complete_accounts,
     config_option,
     emit_json,
     guarded,
@@ -33,7 +34,8 @@ __all__ = ["rearchive"]
 
 @click.command()
 @config_option
-@click.option("--account", "account_name", required=True, help="The account to re-archive from.")
+@click.option("--account", "account_name", shell_complete=complete_accounts,
+              required=True, help="The account to re-archive from.")
 @click.option("--id", "ids", multiple=True, help="A recording id (repeatable).")
 @click.option("--since", callback=timestamp, help="Window start (ISO 8601).")
 @click.option("--until", callback=until_timestamp, help=UNTIL_HELP)

@@ -8,7 +8,16 @@ from datetime import timedelta
 import click
 
 from config.units import parse_day, parse_until
-from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts
+from worker.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    complete_accounts,
+    config_option,
+    emit_json,
+    guarded,
+    load,
+    pick_accounts,
+)
 from worker.cli._output import print_table, schema, stdout_console
 from worker.cli._progress import Ticker
 from worker.cli._session import session
@@ -41,7 +50,8 @@ def _last_day(_ctx: click.Context, _param: click.Parameter, value: str) -> objec
 @click.option("--since", required=True, callback=_day, help="First day, inclusive (YYYY-MM-DD, UTC).")
 @click.option("--until", required=True, callback=_last_day, help="Last day: a bare date (YYYY-MM-DD, UTC) is "
               "inclusive; a timestamp is exclusive, the report ends with the day it falls in.")
-@click.option("--account", "accounts", multiple=True,
+@click.option("--account", "accounts", shell_complete=complete_accounts,
+              multiple=True,
               help="Only this account (repeatable); only its token variable is read.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 @click.option("-v", "--verbose", count=True)

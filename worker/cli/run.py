@@ -18,6 +18,7 @@ from worker.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     UNTIL_HELP,
+    complete_accounts,
     config_option,
     emit_json,
     guarded,
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 @click.command()
 @config_option
 @click.option("--once", is_flag=True, help="One pass, then exit.")
-@click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
+@click.option("--account", "accounts", shell_complete=complete_accounts,
+              multiple=True, help="Only this account (repeatable).")
 @click.option("--since", callback=timestamp, help="Override the window start (ISO 8601; naive = UTC).")
 @click.option("--until", callback=until_timestamp, help=UNTIL_HELP)
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,

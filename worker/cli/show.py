@@ -12,7 +12,16 @@ from typing import Any
 import click
 
 from storage import open_storage
-from worker.cli._common import EXIT_FAILED, EXIT_OK, config_option, emit_json, guarded, load, pick_accounts
+from worker.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    complete_accounts,
+    config_option,
+    emit_json,
+    guarded,
+    load,
+    pick_accounts,
+)
 from worker.cli._progress import Ticker
 from worker.compliance.describe import describe_recording
 from worker.errors import ConfigError
@@ -23,7 +32,8 @@ __all__ = ["show"]
 
 @click.command()
 @config_option
-@click.option("--account", "account_name", required=True, help="The account the recording belongs to.")
+@click.option("--account", "account_name", shell_complete=complete_accounts,
+              required=True, help="The account the recording belongs to.")
 @click.option("--id", "recording_id", required=True, help="The vendor's recording id (no date needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document on stdout.")
 @click.option("-v", "--verbose", count=True)

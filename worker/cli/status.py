@@ -10,7 +10,7 @@ import click
 
 from config import Settings
 from storage import Storage, open_storage
-from worker.cli._common import config_option, emit_json, guarded, load, pick_accounts
+from worker.cli._common import complete_accounts, config_option, emit_json, guarded, load, pick_accounts
 from worker.cli._output import human_duration, print_table, schema, stdout_console
 from worker.cli._progress import Ticker
 from worker.pipeline.state import StateStore
@@ -92,7 +92,8 @@ def _count_archived(storage: Storage, root: str, name: str, progress: Callable[[
 
 @click.command()
 @config_option
-@click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")
+@click.option("--account", "accounts", shell_complete=complete_accounts,
+              multiple=True, help="Only this account (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.option("-v", "--verbose", count=True)
 @guarded

@@ -16,6 +16,7 @@ from worker.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     UNTIL_HELP,
+    complete_accounts,
     config_option,
     emit_json,
     guarded,
@@ -72,7 +73,8 @@ class _VerifyProgress:
 
 @click.command()
 @config_option
-@click.option("--account", "account_name", default=None, help="Only this account.")
+@click.option("--account", "account_name", shell_complete=complete_accounts,
+              default=None, help="Only this account.")
 @click.option("--since", callback=timestamp, help="Recordings that started at or after this (ISO 8601).")
 @click.option("--until", callback=until_timestamp, help=UNTIL_HELP)
 @click.option("--deep", is_flag=True, help="Also decode the media and compare its duration.")
