@@ -18,11 +18,13 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from config import settings_from_mapping
 from config.settings import AccountSettings, HttpSettings
 from providers._http import VendorClient
 from providers.base import MediaLink
 from tests.security._network import BODY, forward_proxy, make_ca, media_server
 from worker.errors import Unavailable, UnsafeURL
+from worker.pipeline.context import build_context
 from worker.pipeline.fetch import Spool, fetch_into
 from worker.pipeline.http import make_http_client, proxy_for
 from worker.pipeline.mediapolicy import MediaPolicy
@@ -297,3 +299,17 @@ def test_the_api_token_never_goes_to_plain_http_on_the_api_host() -> None:
         client.get_json("https://api.salesloft.test/v2/recordings/1")
     assert "authorization" not in seen[0].headers
     assert seen[1].headers["authorization"] == "Bearer T0K"
+
+
+def test_the_pipeline_client_is_built_from_the_http_settings(tmp_path: Path) -> None:
+    settings = settings_from_mapping({
+        "storage": {"url": str(tmp_path / "archive"), "work_dir": str(tmp_path / "work")},
+        "http": {"proxy": "http://127.0.0.1:3128", "connect_timeout": 3, "read_timeout": 7},
+        "accounts": [],
+    }, {})
+    ctx = build_context(settings)
+    try:
+        assert proxy_for(ctx.http, "https://media.example.com/x.wav") == "http://127.0.0.1:3128"
+        assert ctx.http.timeout.connect == 3 and ctx.http.timeout.read == 7
+    finally:
+        ctx.close()
