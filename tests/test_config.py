@@ -141,7 +141,8 @@ def test_units() -> None:
             parse_duration(bad)
 
 
-@pytest.mark.parametrize("command", ["run", "rearchive", "status", "verify", "report", "hold", "demo", "simulate"])
+@pytest.mark.parametrize("command", ["run", "rearchive", "status", "verify", "report", "hold", "doctor", "demo",
+                                     "simulate"])
 def test_every_command_takes_config_and_help(command: str) -> None:
     """CONTRACT §1: every command takes --config PATH and --help."""
     from click.testing import CliRunner
