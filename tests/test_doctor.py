@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +114,10 @@ def test_doctor_passes_on_a_sound_setup(tmp_path: Path, sim: Simulator, s3_lock_
     keys = [o["Key"] for o in s3_lock_bucket.client.list_objects_v2(Bucket=s3_lock_bucket.name).get("Contents", [])]
     assert "recordings/_state/doctor-probe" in keys
     assert all(key.startswith("recordings/_state/") for key in keys), keys
+    # the object lock check proved it may set retention: on its probe, for one day only
+    probe = s3_lock_bucket.client.head_object(Bucket=s3_lock_bucket.name, Key="recordings/_state/doctor-probe")
+    assert probe["ObjectLockMode"] == "GOVERNANCE"
+    assert probe["ObjectLockRetainUntilDate"].timestamp() - time.time() < 2 * 86400
 
 
 def test_doctor_names_a_refused_token(tmp_path: Path, sim: Simulator, s3_lock_bucket: S3Bucket,

@@ -22,7 +22,7 @@ from typing import Any
 
 from config import Settings
 from providers.base import Window
-from storage import Storage
+from storage import Retention, Storage
 from worker.errors import AccountError, ArchiverError, ConfigError, ObjectExists, StorageError
 from worker.redact import mask_secrets
 
@@ -138,12 +138,14 @@ def check_media(rendition: str) -> list[Check]:
 
 
 def check_storage(storage: Storage) -> Check:
-    """Reachable and readable (``Storage.check(write=False)``: no probe object of its own)."""
+    """Reachable (``Storage.check(write=False)``: no probe object of its own) and listable (every
+    pass lists day folders and state)."""
     try:
         storage.check(write=False)
+        next(iter(storage.list("_state/")), None)
     except StorageError as exc:
         return fail("storage", str(exc), storage.url)
-    return ok("storage", "reachable and readable", storage.url)
+    return ok("storage", "reachable and listable", storage.url)
 
 
 def check_conditional_writes(storage: Storage) -> Check:
@@ -162,8 +164,12 @@ def check_conditional_writes(storage: Storage) -> Check:
     try:
         storage.put_bytes(PROBE_KEY, _probe_body(), content_type="text/plain")
     except ObjectExists:
-        return ok("conditional writes", "writable, and a second no-overwrite write of one key was refused",
-                  storage.url)
+        try:
+            storage.read_bytes(PROBE_KEY)
+        except (StorageError, FileNotFoundError) as exc:
+            return fail("storage reads", f"the probe object cannot be read back: {exc}", storage.url)
+        return ok("conditional writes", "writable and readable, and a second no-overwrite write of one key "
+                  "was refused", storage.url)
     except StorageError as exc:
         return fail("storage writes", f"the second probe write failed: {exc}", storage.url)
     return fail("conditional writes", f"the store overwrote {PROBE_KEY} although the write was conditional "
@@ -187,8 +193,14 @@ def check_object_lock(settings: Settings, storage: Storage) -> Check:
         storage.check(need_object_lock=True, write=False)
     except StorageError as exc:
         return fail("object lock", f"{exc} (create the bucket with Object Lock enabled)", storage.url)
-    return ok("object lock", f"enabled; {_default_retention(storage)}; recarchive sets {wanted} per object",
-              storage.url)
+    try:
+        if storage.head(PROBE_KEY) is not None:  # written by the conditional-write check
+            # proves the permission to set retention; one day, so the probe is never locked for long
+            storage.set_retention(PROBE_KEY, Retention(settings.retention.mode, datetime.now(UTC) + timedelta(days=1)))
+    except StorageError as exc:
+        return fail("object lock", f"enabled, but retention cannot be set: {exc}", storage.url)
+    return ok("object lock", f"enabled, retention can be set; {_default_retention(storage)}; recarchive sets "
+              f"{wanted} per object", storage.url)
 
 
 def _default_retention(storage: Storage) -> str:
