@@ -32,6 +32,7 @@ _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 _SERVE_FAULTS = frozenset({
     "rate_limit", "cut", "html200", "json200", "empty200", "error500", "slow", "expired",
     "wrong_length", "redirect", "redirect_foreign", "giant_length", "endless", "huge_headers",
+    "reprocessed",
 })
 _HTML_ERROR = (
     "<!DOCTYPE html><html><head><title>503 Service Temporarily Unavailable</title></head>"
@@ -78,6 +79,8 @@ def media_response(
     spec = None
     if request.param(HOP_PARAM) is None:
         spec = sim.catalog.take_fault(recording.vendor, recording.id, _SERVE_FAULTS)
+    if spec is not None and spec.name == "reprocessed":
+        body = _next_variant(sim, recording, spec)
     response = _fault_only(sim, request, spec, expired, content_type) if spec else None
     if response is None:
         response = _ranged(request, recording, body, content_type)
@@ -125,6 +128,18 @@ def _fault_only(
     if spec.name == "redirect_foreign":
         return _redirect(str(params.get("target", "http://169.254.169.254/latest/meta-data/")))
     return None
+
+
+def _next_variant(sim: Simulator, recording: SimRecording, spec: FaultSpec) -> bytes:
+    """``reprocessed``: the vendor re-rendered the recording between two requests, so each media
+    request gets the next of ``variants`` (cycling); the recording's own ``data`` becomes the variant
+    last served, as a vendor's "current" bytes would."""
+    variants: list[bytes] = list(spec.params["variants"])
+    with sim.catalog.lock:
+        served = int(spec.params.get("served", 0))
+        spec.params["served"] = served + 1
+        recording.data = variants[served % len(variants)]
+    return recording.data
 
 
 def _redirect(location: str) -> Response:
@@ -196,7 +211,7 @@ def _bend(response: Response, spec: FaultSpec, body: bytes | Path) -> None:
             response.length = sent
             response.cut_at = at - start
             response.close = True
-    elif spec.name == "slow":
+    elif spec.name == "slow" or (spec.name == "reprocessed" and "delay" in params):
         response.chunk_delay = float(params.get("delay", 0.05))
         response.chunk_size = int(params.get("chunk", 8192))
     elif spec.name == "wrong_length":

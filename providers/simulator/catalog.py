@@ -26,6 +26,10 @@ Media faults (``Simulator.set_fault(vendor, id, fault, times=None, **params)``; 
   that is neither, e.g. ``field="call_started"``), every time it is listed; no media request is used
   up. The vendor's record of one recording is bad: that recording is parked, not the account.
 
+- ``reprocessed`` the vendor re-renders the recording between requests: each media request gets the
+  next of ``variants`` (a list of bytes, cycling) and ``data`` becomes the one last served; with
+  ``delay`` (and ``chunk``) the body is also sent slowly, so racing downloads overlap.
+
 API faults (``Simulator.set_api_fault(vendor, fault, times=None, **params)``; one per name, names
 combine; ``endpoint="list"|"item"`` limits the first five to list or single-item calls):
 ``rate_limit`` (``retry_after``, ``http_date``), ``error500``, ``auth_fail`` (401 whatever the token),
@@ -73,7 +77,7 @@ STATES = ("ready", "not_ready", "no_recording", "deleted")
 MEDIA_FAULTS = frozenset({
     "rate_limit", "cut", "html200", "json200", "empty200", "error500", "slow", "expired",
     "wrong_length", "redirect", "redirect_foreign", "foreign_url", "giant_length", "endless",
-    "huge_headers", "bad_field",
+    "huge_headers", "bad_field", "reprocessed",
 })
 #: what an unreadable field is served as (neither a time nor a number nor a URL)
 BAD_VALUE = "not-a-value ¿"

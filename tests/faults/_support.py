@@ -91,13 +91,15 @@ def add_batch(sim: Simulator, rng: random.Random, per_vendor: int, *, big: int =
 
 
 def checker_for(storage: Any, sim: Simulator, accounts: Iterable[Any], bucket: S3Bucket | None = None,
-                prefix: str = "recordings") -> ArchiveChecker:
-    """An ``ArchiveChecker`` for ``accounts`` (settings), counting versions when ``bucket`` is given."""
+                prefix: str = "recordings", *, retention: bool = False, legal_hold: bool = False) -> ArchiveChecker:
+    """An ``ArchiveChecker`` for ``accounts`` (settings), counting versions when ``bucket`` is given;
+    ``retention``: every committed object must be locked (and held, with ``legal_hold``)."""
     mapping = {a.name: a.provider for a in accounts}
     if bucket is None:
-        return ArchiveChecker(storage, sim, mapping)
+        return ArchiveChecker(storage, sim, mapping, retention=retention, legal_hold=legal_hold)
     return ArchiveChecker(storage, sim, mapping, versions=s3_version_counter(bucket.client, bucket.name, prefix),
-                          open_uploads=s3_open_uploads(bucket.client, bucket.name))
+                          open_uploads=s3_open_uploads(bucket.client, bucket.name), retention=retention,
+                          legal_hold=legal_hold)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.01) -> Any:

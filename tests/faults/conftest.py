@@ -39,7 +39,7 @@ class FaultTable:
                              report.recordings if recordings is None else recordings))
 
     def render(self) -> list[str]:
-        header = ("scenario", "trials", "recordings", "lost", "duplicated", "corrupt", "orphaned", "leaked", "seconds")
+        header = ("scenario", "trials", "recordings", *(Report.LABELS.get(c, c) for c in Report.COLUMNS), "seconds")
         body = [(r.scenario, str(r.trials), str(r.recordings), *(str(v) for v in r.report.counts().values()),
                  f"{r.seconds:.1f}") for r in self.rows]
         widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
@@ -52,11 +52,10 @@ class FaultTable:
         lines.append(f"seed {self.seed} (RECARCHIVE_FAULT_SEED={self.seed} repeats the random choices); "
                      f"{sum(r.trials for r in self.rows)} trials, "
                      f"{sum(r.recordings for r in self.rows)} recordings, failures: "
-                     + ", ".join(f"{k} {v}" for k, v in zip(Report.COLUMNS, totals)))
+                     + ", ".join(f"{Report.LABELS.get(k, k)} {v}" for k, v in zip(Report.COLUMNS, totals)))
         lines.extend(f"  {r.scenario}: {r.notes}" for r in self.rows if r.notes)
-        findings = [f"  {r.scenario}: {len(r.report.manifest_gaps)} committed recordings without a daily-manifest "
-                    f"entry, {r.report.open_uploads} multipart uploads left open"
-                    for r in self.rows if r.report.manifest_gaps or r.report.open_uploads]
+        findings = [f"  {r.scenario}: {r.report.open_uploads} multipart uploads left open"
+                    for r in self.rows if r.report.open_uploads]
         if findings:
             lines.append("recorded, not failures (see tests/faults/invariants.py):")
             lines.extend(findings)

@@ -4,9 +4,15 @@ After the final pass of a scenario, against the storage as a user would find it:
 
 - **lost**: a ready recording of the simulator with no base ``metadata.json``;
 - **duplicated**: a recording committed twice (two base ``metadata.json``, e.g. under two days), a
-  revision folder (``{id}/r2/``) made by a retry, a ``metadata.json`` listing two originals, or —
-  when the bucket is versioned — any recording key written more than once (a second version or a
-  delete marker: something was replaced);
+  revision folder (``{id}/r2/``) made by a retry (allowed only for recordings the vendor served with
+  other bytes, ``reprocessed``: then each revision must hold bytes no other committed original of the
+  recording holds), a ``metadata.json`` listing two originals;
+- **replaced**: a recording key whose bytes changed between two checks, or — when the bucket is
+  versioned — any recording key written more than once (a second version or a delete marker);
+- **unlocked** (with ``retention=True``): a committed object without Object Lock retention, or
+  without its legal hold when ``legal_hold=True``;
+- **no manifest**: a committed recording with neither a pending manifest entry nor a line in a closed
+  daily manifest;
 - **corrupt**: a stored original whose SHA-256 or size differs from its ``metadata.json``, or a
   ``metadata.json`` whose figures differ from the bytes the simulator serves;
 - **orphaned**: an object in a recording folder that the folder's ``metadata.json`` does not list
@@ -16,10 +22,8 @@ After the final pass of a scenario, against the storage as a user would find it:
 - **leaked**: a token of the simulator or a signed-URL query in any stored object (recordings,
   ``_state/``, ``_manifests/``) or in any text handed in (CLI output, worker logs).
 
-Two findings are counted for the record, not as failures: incomplete multipart uploads
-(``Report.open_uploads``: a process killed mid-upload cannot abort its own; they are not objects),
-and committed recordings with no daily-manifest entry (``Report.manifest_gaps``: the gap
-``worker/compliance/manifests.py`` documents, a commit whose hook never ran; ``verify --manifests`` names them).
+One finding is counted for the record, not as a failure: incomplete multipart uploads
+(``Report.open_uploads``: a process killed mid-upload cannot abort its own; they are not objects).
 
 Objects already verified are not read again while their ETag and size stay the same, so a scenario
 can check after every trial at the cost of what that trial wrote.
@@ -67,8 +71,12 @@ class Report:
     leaked: list[str] = field(default_factory=list)
     open_uploads: int = 0
     manifest_gaps: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unlocked: list[str] = field(default_factory=list)
 
-    COLUMNS = ("lost", "duplicated", "corrupt", "orphaned", "leaked")
+    COLUMNS = ("lost", "duplicated", "corrupt", "replaced", "unlocked", "manifest_gaps", "orphaned", "leaked")
+    #: how the table names each column
+    LABELS = {"manifest_gaps": "no manifest"}
 
     def counts(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in self.COLUMNS}
@@ -109,14 +117,22 @@ class ArchiveChecker:
     """Checks one archive against one simulator; ``accounts`` maps account name -> vendor."""
 
     def __init__(self, storage: Storage, sim: Simulator, accounts: Mapping[str, str], *,
-                 versions: VersionCounter | None = None, open_uploads: Callable[[], int] | None = None) -> None:
+                 versions: VersionCounter | None = None, open_uploads: Callable[[], int] | None = None,
+                 retention: bool = False, legal_hold: bool = False) -> None:
         self.storage = storage
         self.sim = sim
         self.accounts = dict(accounts)
         self.versions = versions
         self.open_uploads = open_uploads
+        self.retention = retention
+        self.legal_hold = legal_hold
         self.secrets = list(sim.environ().values())
         self._seen: dict[str, _Seen] = {}
+        self._first: dict[str, str] = {}  # key -> SHA-256 of its bytes when first seen
+        self._locked: set[str] = set()  # keys seen locked (a lock never goes away)
+        self._replaced: list[str] = []  # the current check's ``replaced`` list
+        #: (account, recording id) -> every SHA-256 the vendor served for it (reprocessed recordings)
+        self.reprocessed: dict[tuple[str, str], set[str]] = {}
 
     # ----------------------------------------------------------------- reading, cached
 
@@ -144,6 +160,9 @@ class ArchiveChecker:
                 document = None
         seen = _Seen(etag, size, digest.hexdigest(), leaks, document)
         self._seen[key] = seen
+        first = self._first.setdefault(key, seen.sha256)
+        if first != seen.sha256 and not key.startswith("_"):
+            self._replaced.append(f"{key}: bytes changed since an earlier check")
         return seen
 
     # ----------------------------------------------------------------- the check
@@ -152,6 +171,7 @@ class ArchiveChecker:
         """The invariants now. ``versions=False`` skips the version count (a listing of every version
         of the bucket): a second version never goes away, so the final check still sees it."""
         report = Report()
+        self._replaced = report.replaced
         expected = self._expected()
         report.recordings = len(expected)
         listing = {info.key: info for info in self.storage.list("")}
@@ -173,8 +193,16 @@ class ArchiveChecker:
 
         commits: Counter[tuple[str, str]] = Counter()
         for folder, names in sorted(folders.items()):
-            self._check_folder(folder, names, listing, expected, commits, report)
-            self._check_manifest_entry(folder, names, listing, report)
+            base = [name for name in names if "/" not in name]
+            self._check_folder(folder, base, listing, expected, commits, report)
+            self._check_manifest_entry(folder, base, listing, report)
+            self._check_lock(folder, base, listing, report)
+            revisions: dict[str, list[str]] = defaultdict(list)
+            for name in names:
+                if "/" in name:
+                    sub, rest = name.split("/", 1)
+                    revisions[sub].append(rest)
+            self._check_revisions(folder, dict(revisions), listing, report)
         for (account, rid), count in commits.items():
             if count > 1:
                 report.duplicated.append(f"{account}/{rid}: committed {count} times")
@@ -186,12 +214,73 @@ class ArchiveChecker:
         if self.versions is not None and versions:
             for key, count in sorted(self.versions().items()):
                 if count > 1 and not key.startswith("_"):
-                    report.duplicated.append(f"{key}: {count} versions (written more than once)")
+                    report.replaced.append(f"{key}: {count} versions (written more than once)")
         if self.open_uploads is not None:
             report.open_uploads = self.open_uploads()
         for name, text in (texts or {}).items():
             report.leaked.extend(f"{name}: {leak}" for leak in leaks_in(text.encode(), self.secrets))
         return report
+
+    def _check_lock(self, folder: str, names: list[str], listing: Mapping[str, Any], report: Report) -> None:
+        """With retention, every object of a committed folder is locked (and held, if asked)."""
+        if not self.retention or "metadata.json" not in names:
+            return
+        for name in names:
+            key = f"{folder}/{name}"
+            if key in self._locked:
+                continue
+            info = self.storage.head(key)
+            if info is None:
+                continue
+            if info.retention is None:
+                report.unlocked.append(f"{key}: no Object Lock retention")
+            elif self.legal_hold and not info.legal_hold:
+                report.unlocked.append(f"{key}: no legal hold")
+            else:
+                self._locked.add(key)
+
+    def _check_revisions(self, folder: str, revisions: Mapping[str, list[str]], listing: Mapping[str, Any],
+                         report: Report) -> None:
+        """Revision folders: only for recordings served with other bytes, each committed, each with
+        bytes the vendor served and no other committed original of the recording holds."""
+        if not revisions:
+            return
+        provider, account = folder.split("/")[:2]
+        rid = folder.split("/")[-1]
+        allowed = self.reprocessed.get((account, rid))
+        base = self._seen.get(f"{folder}/metadata.json")
+        shas = [str(o.get("sha256")) for o in ((base.document or {}).get("objects", []) if base else [])
+                if isinstance(o, dict) and o.get("role") == "original"]
+        for sub, names in sorted(revisions.items()):
+            where = f"{folder}/{sub}"
+            if allowed is None or not _REVISION.match(sub):
+                report.duplicated.append(f"{where}: revision folder (nothing changed at the vendor)")
+                continue
+            if "metadata.json" not in names:
+                report.orphaned.extend(f"{where}/{name}: no metadata.json in its revision folder" for name in names)
+                continue
+            info = listing[f"{where}/metadata.json"]
+            meta = self._read(f"{where}/metadata.json", info.etag, info.size, parse=True).document or {}
+            originals = [o for o in meta.get("objects", []) if isinstance(o, dict) and o.get("role") == "original"]
+            listed = {"metadata.json"}
+            for obj in meta.get("objects", []):
+                name = str(obj.get("key", "")).rsplit("/", 1)[-1]
+                listed.add(name)
+                stored = listing.get(f"{where}/{name}")
+                if stored is None:
+                    report.orphaned.append(f"{where}/{name}: listed in metadata.json but not stored")
+                    continue
+                seen = self._read(f"{where}/{name}", stored.etag, stored.size)
+                if seen.sha256 != obj.get("sha256") or seen.size != obj.get("size"):
+                    report.corrupt.append(f"{where}/{name}: stored bytes differ from metadata.json")
+            report.orphaned.extend(f"{where}/{name}: not listed in metadata.json" for name in names if name not in listed)
+            if len(originals) != 1 or originals[0].get("sha256") not in allowed:
+                report.corrupt.append(f"{where}: revision original is not bytes the vendor served")
+            elif originals[0].get("sha256") in shas:
+                report.duplicated.append(f"{where}: revision of bytes already committed")
+            else:
+                shas.append(str(originals[0].get("sha256")))
+            self._check_lock(where, names, listing, report)
 
     def _check_manifest_entry(self, folder: str, names: list[str], listing: Mapping[str, Any],
                               report: Report) -> None:
@@ -264,8 +353,12 @@ class ArchiveChecker:
             if name not in listed:
                 report.orphaned.append(f"{folder}/{name}: not listed in metadata.json")
         want = expected.get((account, rid))
+        allowed = self.reprocessed.get((account, rid))
         if want is None:
             report.orphaned.append(f"{folder}: committed, but {account} has no ready recording {rid}")
+        elif allowed is not None:
+            if originals and originals[0].get("sha256") not in allowed:
+                report.corrupt.append(f"{folder}: archived bytes are none the vendor served")
         elif originals and (originals[0].get("sha256"), originals[0].get("size")) != want:
             report.corrupt.append(f"{folder}: archived bytes differ from the vendor's")
 
