@@ -47,11 +47,11 @@ def _install() -> None:
     import storage.local
     import storage.s3
     import worker.media.inspect
-    import worker.pipeline.archive
+    import worker.pipeline.download
     import worker.pipeline.passes
     import worker.pipeline.state
 
-    _timed(worker.pipeline.archive, "fetch_into", "download (HTTP -> spool, SHA-256)")
+    _timed(worker.pipeline.download, "fetch_into", "download (HTTP -> spool, SHA-256)")
     _timed(worker.media.inspect, "probe_media", "ffmpeg probe")
     _timed(worker.media.inspect, "check_decode", "ffmpeg full decode check")
     for backend in (storage.s3.S3Storage, storage.local.LocalStorage):

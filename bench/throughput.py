@@ -130,13 +130,16 @@ def write_config(path: Path, moto: MotoServer, bucket: str, account: dict[str, A
 
 
 def run_recarchive(sim: Simulator, moto: MotoServer, bucket: str, concurrency: int,
-                   scratch: Path, profile: Path | None) -> tuple[float, dict[str, Any]]:
+                   scratch: Path, profile: Path | None, py_spy: Path | None = None) -> tuple[float, dict[str, Any]]:
     config = scratch / "recarchive.toml"
     write_config(config, moto, bucket, sim.account("convirza", name="bench-convirza"), scratch / "work")
     env = aws_env(sim.environ())
     command = [str(RECARCHIVE), "run", "--once", "--json", "--concurrency", str(concurrency), "--config", str(config)]
     if profile is not None:
         command = [sys.executable, str(Path(__file__).with_name("_profile_run.py")), str(profile), *command[1:]]
+    if py_spy is not None:  # sampled, every thread, waits included: where the wall time goes
+        command = [str(Path(sys.executable).parent / "py-spy"), "record", *([] if os.environ.get("PY_SPY_CPU") else ["--idle"]), "--threads", "--subprocesses",
+                   "--rate", "50", "--format", "raw", "-o", str(py_spy), "--", *command]
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
@@ -191,16 +194,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the generated WAVs and work files go (kept for the next run)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="also write a cProfile of every recarchive thread to this file (slower)")
+    parser.add_argument("--py-spy", type=Path, default=None,
+                        help="also record recarchive with py-spy (raw folded stacks, idle included) to this file")
+    parser.add_argument("--plan", default=None, help="files as COUNTxMB[,COUNTxMB...], e.g. 300x1,4x200")
+    parser.add_argument("--skip-rclone", action="store_true", help="recarchive alone (while tuning; no ratio)")
     parser.add_argument("--discovery-count", type=int, default=304, help="recordings per vendor for the API-call table")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the tables to this file")
     args = parser.parse_args(argv)
 
     rclone = shutil.which("rclone")
-    if rclone is None:
+    if rclone is None and not args.skip_rclone:
         print("rclone is not installed: `apt-get install -y rclone` (Debian/Ubuntu), `brew install rclone` "
               "(macOS) or see https://rclone.org/install/", file=sys.stderr)
         return 2
     plan = SIZES["small" if args.small else "full"]
+    if args.plan:
+        plan = [(int(count), int(float(mb) * MB)) for count, mb in (item.split("x") for item in args.plan.split(","))]
     total = sum(count * size for count, size in plan)
     if free_disk(args.dir) < 3 * total:
         print(f"need about {3 * total / MB:.0f} MB free under {args.dir}", file=sys.stderr)
@@ -219,14 +228,17 @@ def main(argv: list[str] | None = None) -> int:
             s3 = moto.client()
             for bucket in ("bench-rclone", "bench-recarchive"):
                 s3.create_bucket(Bucket=bucket)
-            print(f"rclone copy --transfers {args.concurrency} ...", flush=True)
+            rclone_s, rclone_count, rclone_bytes = 0.0, len(files), total_bytes(files)
             with CpuMeter(moto.proc.pid) as rclone_cpu:
-                rclone_s = run_rclone(rclone, f"{sim.url}/files/", moto, "bench-rclone", args.concurrency, scratch)
-            rclone_count, rclone_bytes = bucket_summary(s3, "bench-rclone")
+                if rclone is not None and not args.skip_rclone:
+                    print(f"rclone copy --transfers {args.concurrency} ...", flush=True)
+                    rclone_s = run_rclone(rclone, f"{sim.url}/files/", moto, "bench-rclone", args.concurrency,
+                                          scratch)
+                    rclone_count, rclone_bytes = bucket_summary(s3, "bench-rclone")
             print(f"recarchive run --once --concurrency {args.concurrency} ...", flush=True)
             with CpuMeter(moto.proc.pid) as ours_cpu:
                 ours_s, summary = run_recarchive(sim, moto, "bench-recarchive", args.concurrency, scratch,
-                                                 args.profile)
+                                                 args.profile, args.py_spy)
             account = summary["accounts"][0]
             originals = sum(1 for key in _keys(s3, "bench-recarchive") if "/original." in key)
     finally:
@@ -241,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         Result("recarchive run --once", account["archived"], account["bytes"], ours_s,
                "SHA-256, sniff, probe + decode check, metadata.json", ours_cpu.result),
     ]
-    ratio = ours_s / rclone_s
+    ratio = ours_s / rclone_s if rclone_s else float("nan")
     print()
     text = table(["tool", "files", "MB", "wall s", "MB/s", "CPU s: tool / moto / simulator", "does"],
                  [[r.tool, r.files, f"{r.bytes / MB:.0f}", f"{r.seconds:.1f}", f"{r.mb_per_s:.1f}",

@@ -56,7 +56,7 @@ _READINESS_OUTCOME = {
 
 def archive_recording(
     ctx: ArchiveContext, account: AccountSettings, recording: Recording, *, force: bool = False,
-    commit: bool = True,
+    commit: bool = True, empty_folder: bool = False,
 ) -> ArchiveResult:
     """Archive one recording; never raises for a recording-level failure (it is parked instead).
 
@@ -64,6 +64,9 @@ def archive_recording(
     ``StorageUnavailable`` (the run), and — when ``ctx.retry.park_on_exhaustion`` is off, as in the
     daemon — ``RetryableError`` so that the task queue retries later. With ``commit=False`` a newly
     stored original is returned as ``Outcome.STAGED`` with ``result.staged`` for ``commit_staged``.
+    ``empty_folder``: the caller listed the recording's folder moments ago and it held nothing (a
+    pass's ``scan_folders``), so there is no commit to read and no other original to meet; a racing
+    writer since then is still met by the conditional writes.
     """
     started = time.monotonic()
     result = ArchiveResult(account.name, account.provider, recording.recording_id, Outcome.ARCHIVED,
@@ -77,12 +80,12 @@ def archive_recording(
             raise InvalidRecord(recording.problem or "the vendor's record is unusable",
                                 recording_id=recording.recording_id)
         prefix = recording_prefix(account.provider, account.name, recording.started_at, recording.recording_id)
-        committed = _committed(ctx, prefix)
+        committed = None if empty_folder else _committed(ctx, prefix)
         if committed is not None and not force:
             result.outcome = Outcome.UNCHANGED
             ensure_retention(ctx, account, recording, prefix, committed)
             return result
-        _archive(ctx, handle, recording, prefix, committed, result, commit)
+        _archive(ctx, handle, recording, prefix, committed, result, commit, empty_folder)
     return result
 
 
@@ -97,9 +100,9 @@ def _committed(ctx: ArchiveContext, prefix: str) -> dict[str, Any] | None:
 
 
 def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
-             committed: dict[str, Any] | None, result: ArchiveResult, commit: bool) -> None:
+             committed: dict[str, Any] | None, result: ArchiveResult, commit: bool, empty_folder: bool) -> None:
     with ctx.workdir.temp_file(".media") as path:
-        staged = _stage(ctx, handle, recording, prefix, committed, result, path)
+        staged = _stage(ctx, handle, recording, prefix, committed, result, path, empty_folder)
         if staged is None:
             return
         if not commit:
@@ -107,11 +110,11 @@ def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, p
             result.staged = staged
             result.bytes = staged.original.size
             return
-        write_commit(ctx, handle.account, recording, staged, path, result)
+        write_commit(ctx, handle.account, recording, staged, path, result, placed_now=True)
 
 
 def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
-           committed: dict[str, Any] | None, result: ArchiveResult, path: Path) -> Staged | None:
+           committed: dict[str, Any] | None, result: ArchiveResult, path: Path, empty_folder: bool) -> Staged | None:
     """Download, verify and store the original; None when the bytes are already archived."""
     account = handle.account
     download = download_recording(ctx, handle, recording, path)
@@ -136,7 +139,7 @@ def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, pre
         extra["integrity"] = integrity
     meta = user_meta(account, recording, download.sha256)
     claim = place_original(ctx, prefix, f"original.{ext}", path, sha256=download.sha256, size=download.size,
-                           content_type=CONTENT_TYPES[ext], metadata=meta, known=known)
+                           content_type=CONTENT_TYPES[ext], metadata=meta, known=known, empty_folder=empty_folder)
     if claim is None:  # a committed original of this recording already has these bytes
         result.outcome = Outcome.UNCHANGED
         return None

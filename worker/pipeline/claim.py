@@ -89,12 +89,13 @@ def await_commit(ctx: ArchiveContext, prefix: str, wait: float = COMMIT_WAIT) ->
 
 def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, sha256: str, size: int,
                    content_type: str, metadata: dict[str, str],
-                   known: set[str] | None = None) -> Claim | None:
+                   known: set[str] | None = None, empty_folder: bool = False) -> Claim | None:
     """Put our original at ``{prefix}{name}`` or, when other bytes are committed there, in the next
     revision folder; None when some committed original of the recording already has our bytes.
 
     ``known``: SHA-256 of the recording's committed originals, when the caller already read them
-    (a re-archive): then ``prefix`` is already the revision folder to try first.
+    (a re-archive): then ``prefix`` is already the revision folder to try first. ``empty_folder``:
+    the caller saw ``prefix`` empty moments ago, so the first try skips the look for another original.
     """
     from worker.pipeline.commit import base_prefix, revisions
 
@@ -104,7 +105,8 @@ def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, s
     while True:
         key = prefix + name
         try:
-            other = original_in_folder(ctx, prefix, name)
+            other = None if empty_folder else original_in_folder(ctx, prefix, name)
+            empty_folder = False  # a revision folder is looked at as usual
             if other is not None:
                 info = ctx.storage.head(other)
                 if info is not None:

@@ -11,6 +11,7 @@ at once (the vendor's record of it is unusable) or archived.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
@@ -22,8 +23,8 @@ from worker.pipeline.context import ArchiveContext
 from worker.pipeline.results import Outcome
 from worker.pipeline.state import parked_name
 
-__all__ = ["BATCH", "Step", "committed_ids", "discover", "discovery_window", "listed_batches",
-           "order_for_download", "triage"]
+__all__ = ["BATCH", "Folders", "Step", "committed_ids", "discover", "discovery_window", "listed_batches",
+           "order_for_download", "scan_folders", "triage"]
 
 #: recordings handled per batch: about one vendor page, so a batch is what one listing call brings
 BATCH = 200
@@ -69,8 +70,26 @@ def order_for_download(recordings: Iterable[Recording]) -> list[Recording]:
     return sorted(recordings, key=lambda r: (r.expires_at or _FAR_FUTURE, r.listed_at, r.recording_id))
 
 
+@dataclass
+class Folders:
+    """What one listing per day folder showed of a batch's recording folders."""
+
+    committed: set[str] = field(default_factory=set)  # ids whose ``metadata.json`` exists
+    occupied: set[str] = field(default_factory=set)  # ids whose folder holds any object at all
+
+
 def committed_ids(ctx: ArchiveContext, account: AccountSettings, recordings: Iterable[Recording]) -> set[str]:
     """Ids whose ``metadata.json`` exists: one listing per day folder instead of a HEAD per recording."""
+    return scan_folders(ctx, account, recordings).committed
+
+
+def scan_folders(ctx: ArchiveContext, account: AccountSettings, recordings: Iterable[Recording]) -> Folders:
+    """The ready recordings' folders as one listing per day folder shows them (a batch is about one
+    vendor page, so usually one or two day folders): which are committed, which hold anything.
+
+    A pass uses it so that the happy path of a new recording costs no request before its upload
+    (no ``metadata.json`` GET, no look for another attempt's original): an empty folder has neither.
+    What changes after the listing (a racing worker) is still met by the conditional writes."""
     by_day: dict[str, dict[str, str]] = {}
     for rec in recordings:
         if rec.readiness is not Readiness.READY:
@@ -81,13 +100,16 @@ def committed_ids(ctx: ArchiveContext, account: AccountSettings, recordings: Ite
             continue  # a bad id is parked with its reason when it is archived
         day, _, folder = prefix.rstrip("/").rpartition("/")
         by_day.setdefault(day + "/", {})[folder] = rec.recording_id
-    committed: set[str] = set()
+    seen = Folders()
     for day, folders in by_day.items():
         for info in ctx.storage.list(day):
             folder, _, rest = info.key[len(day):].partition("/")
-            if rest == "metadata.json" and folder in folders:
-                committed.add(folders[folder])
-    return committed
+            recording_id = folders.get(folder)
+            if recording_id is not None:
+                seen.occupied.add(recording_id)
+                if rest == "metadata.json":
+                    seen.committed.add(recording_id)
+    return seen
 
 
 class Step(Enum):

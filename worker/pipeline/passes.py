@@ -7,7 +7,9 @@ days that ended). They differ only in who archives: ``run_pass`` submits to a th
 daemon's discovery (``worker.daemon.bodies``) enqueues a task per recording.
 
 Streaming: discovery and archiving overlap through a bounded number of jobs in flight (twice the
-concurrency), so memory does not grow with the number of listed recordings. The watermark advances
+concurrency), so memory does not grow with the number of listed recordings. Each batch's folders are
+listed once per day folder (``scan_folders``): committed recordings are skipped without a request of
+their own, and a new recording whose folder is empty goes straight to its download and upload. The watermark advances
 only past recordings that are archived, parked, or otherwise final (CONTRACT §4.6): to the earliest
 ``listed_at`` still held (not ready, in flight) or the window's end. For providers whose listing is
 sorted by ``listed_at`` (``Provider.listing_sorted``), it is also checkpointed after every batch, so a
@@ -29,7 +31,7 @@ from providers.base import Recording
 from worker.errors import AccountError, ArchiverError, StorageUnavailable
 from worker.pipeline.archive import archive_recording
 from worker.pipeline.context import ArchiveContext
-from worker.pipeline.discovery import Step, discovery_window, listed_batches, triage
+from worker.pipeline.discovery import Step, discovery_window, listed_batches, scan_folders, triage
 from worker.pipeline.ledger import AccountLedger
 from worker.pipeline.results import ArchiveResult, Outcome
 from worker.redact import mask_secrets
@@ -164,12 +166,16 @@ def run_pass(
                 ledger.window = discovery_window(ctx, account, now, since, until)
                 parked = ctx.state.parked_names(account.name)
                 for batch in listed_batches(ctx, account, ledger.window):
+                    folders = scan_folders(ctx, account, batch)
+                    # under [retention] committed ones still go through archive_recording, which locks
+                    # a recording committed without its lock (ensure_retention)
+                    committed = None if ctx.settings.retention is not None else folders.committed
                     for recording in batch:
                         if ledger.error is not None:
                             break
                         ledger.listed(recording)
                         emit("listed", (ledger, recording))
-                        step, outcome = triage(recording, parked)
+                        step, outcome = triage(recording, parked, committed)
                         if step is Step.SKIP:
                             if outcome is Outcome.NOT_READY:
                                 ledger.hold(recording)
@@ -177,7 +183,8 @@ def run_pass(
                             continue
                         collect(2 * limit - 1)
                         emit("started", (ledger, recording))
-                        future = pool.submit(archive_recording, ctx, account, recording)
+                        future = pool.submit(archive_recording, ctx, account, recording,
+                                             empty_folder=recording.recording_id not in folders.occupied)
                         in_flight[future] = _Job(ledger, account, recording)
                     if ledger.error is not None:
                         break
