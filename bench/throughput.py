@@ -138,7 +138,8 @@ def run_recarchive(sim: Simulator, moto: MotoServer, bucket: str, concurrency: i
     if profile is not None:
         command = [sys.executable, str(Path(__file__).with_name("_profile_run.py")), str(profile), *command[1:]]
     if py_spy is not None:  # sampled, every thread, waits included: where the wall time goes
-        command = [str(Path(sys.executable).parent / "py-spy"), "record", *([] if os.environ.get("PY_SPY_CPU") else ["--idle"]), "--threads", "--subprocesses",
+        idle = [] if os.environ.get("PY_SPY_CPU") else ["--idle"]  # PY_SPY_CPU=1: on-CPU samples only
+        command = [str(Path(sys.executable).parent / "py-spy"), "record", *idle, "--threads", "--subprocesses",
                    "--rate", "50", "--format", "raw", "-o", str(py_spy), "--", *command]
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

@@ -111,7 +111,10 @@ def _fetch_stored(ctx: ArchiveContext, staged: Staged, path: Path) -> None:
 
 
 def write_commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording, staged: Staged, path: Path,
-            result: ArchiveResult) -> None:
+            result: ArchiveResult, *, placed_now: bool = False) -> None:
+    """Rendition, then ``metadata.json``. ``placed_now``: this very call put the original in place a
+    moment ago (``recarchive run``: nothing replaces a stored object), so it is not read back; a
+    staged recording committed later (the daemon's transcode task) is checked with a HEAD first."""
     prefix = staged.prefix
     objects = [staged.original]
     extra = dict(staged.extra)
@@ -131,7 +134,8 @@ def write_commit(ctx: ArchiveContext, account: AccountSettings, recording: Recor
     meta_key = metadata_key(prefix)
     body = dump_metadata(document)
     original_key = _relative_keys(prefix, [staged.original])[0]
-    if not same_bytes(ctx.storage.head(original_key), staged.original.sha256, staged.original.size):
+    if not placed_now and not same_bytes(ctx.storage.head(original_key), staged.original.sha256,
+                                         staged.original.size):
         raise FolderBusy(f"{original_key} no longer holds the bytes staged for this commit")
     try:
         ctx.storage.put_bytes(meta_key, body, content_type="application/json",
