@@ -196,3 +196,40 @@ def test_doctor_config_errors_exit_2_in_one_line(tmp_path: Path, sim: Simulator,
     broken.write_text(config.read_text().replace("[transcode]", "[transcode]\nspeed = 3"))
     code, lines = _doctor(broken, _env(sim))
     assert code == 2 and len(lines) == 2 and lines[0].startswith("FAIL  config:") and "speed" in lines[0]
+
+
+def test_a_provider_may_offer_a_narrower_credentials_probe() -> None:
+    """``check_credentials()`` on a provider replaces the listing probe; its refusal is a FAIL line."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+    from typing import Any
+
+    from providers.base import Window
+    from worker.daemon.doctor import _one_account
+    from worker.errors import AuthError
+
+    class Narrow:
+        listed = False
+
+        def check_credentials(self) -> str:
+            return "OAuth token minted"
+
+        def list_recordings(self, window: Window) -> Any:
+            Narrow.listed = True
+            return iter(())
+
+    class Refusing(Narrow):
+        def check_credentials(self) -> str:
+            raise AuthError("HTTP 401: the vendor refused the account's credentials")
+
+    def ctx(provider: Any) -> Any:
+        return SimpleNamespace(handle=lambda account: SimpleNamespace(client=SimpleNamespace(max_attempts=5),
+                                                                      provider=provider))
+
+    account = SimpleNamespace(name="acme", provider="siro", base_url="https://functions.example/api")
+    now = datetime.now(UTC)
+    window = Window(now - timedelta(hours=1), now)
+    good = _one_account(ctx(Narrow()), account, window)
+    assert good.status == "ok" and "OAuth token minted" in good.detail and Narrow.listed is False
+    bad = _one_account(ctx(Refusing()), account, window)
+    assert bad.status == "FAIL" and bad.target == "acme" and "401" in bad.detail

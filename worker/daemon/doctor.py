@@ -97,17 +97,23 @@ def check_credentials(settings: Settings, storage: Storage, *, names: set[str] |
 
 
 def _one_account(ctx: Any, account: Any, window: Window) -> Check:
+    """A provider may offer a narrower probe, ``check_credentials() -> str`` (what it proved, e.g. a
+    minted OAuth token besides the listing token); without one, the listing's first page is the probe."""
     where = f"{account.provider} at {account.base_url}"
     try:
         handle = ctx.handle(account)
         handle.client.max_attempts = 2
-        first = next(iter(handle.provider.list_recordings(window)), None)
+        probe = getattr(handle.provider, "check_credentials", None)
+        if callable(probe):
+            proved = str(probe())
+        else:
+            first = next(iter(handle.provider.list_recordings(window)), None)
+            proved = "a recording listed" if first is not None else "no recording in the last hour"
     except AccountError as exc:
         return fail("credentials", f"{where} refused: {exc}", account.name)
     except ArchiverError as exc:
         return fail("credentials", f"{where} did not answer: {exc}", account.name)
-    listed = "a recording listed" if first is not None else "no recording in the last hour"
-    return ok("credentials", f"{where} accepted the token ({listed})", account.name)
+    return ok("credentials", f"{where} accepted the token ({proved})", account.name)
 
 
 # --------------------------------------------------------------------------------------- media
