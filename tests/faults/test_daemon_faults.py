@@ -5,6 +5,10 @@
   until its TTL, at least two minutes by design, which no test should wait for); a new worker and
   discovery ticks must then complete the archive (late acks: the killed tasks are redelivered once
   the visibility timeout passes).
+- recovery: a worker is killed inside a slow download while the broker's visibility timeout is an
+  hour; the recording must be archived again by the next discovery passes (its enqueue marker is a
+  lease of a few seconds renewed by the running task's heartbeat), long before the killed task's
+  message could come back. The table notes the time from the kill to the commit.
 - FLUSHALL: the queue, the unacked set, the dedupe keys, the locks and the rate buckets vanish at a
   random moment of a run; the next discovery ticks must complete the archive (Redis holds nothing
   durable, CONTRACT §3).
@@ -44,7 +48,8 @@ ENV = {"RECARCHIVE_VISIBILITY_TIMEOUT": str(VISIBILITY), "RECARCHIVE_RETRY_BACKO
 class Fleet:
     """One daemon deployment: a config file, a client app (the "beat"), worker subprocesses."""
 
-    def __init__(self, tmp_path: Path, sim: Simulator, bucket: S3Bucket, redis_url: str) -> None:
+    def __init__(self, tmp_path: Path, sim: Simulator, bucket: S3Bucket, redis_url: str,
+                 visibility: float = VISIBILITY) -> None:
         self.tmp_path = tmp_path
         self.sim = sim
         data = daemon_mapping(sim, bucket, redis_url, list(VENDORS), every="2s",
@@ -52,9 +57,9 @@ class Fleet:
         data["storage"]["work_dir"] = str(tmp_path / "work")
         self.config = write_config(tmp_path / "recarchive.toml", data)
         self.settings = settings_from_mapping(data, sim.environ())
-        self.app = create_app(self.settings, options=DaemonOptions(visibility_timeout=VISIBILITY))
+        self.app = create_app(self.settings, options=DaemonOptions(visibility_timeout=visibility))
         self.storage = make_s3_storage(bucket)
-        self.env = {**sim.environ(), **ENV}
+        self.env = {**sim.environ(), **ENV, "RECARCHIVE_VISIBILITY_TIMEOUT": str(visibility)}
         self.workers: list[WorkerProcess] = []
 
     def worker(self) -> WorkerProcess:
@@ -74,13 +79,16 @@ class Fleet:
         return sum(1 for info in self.storage.list("") if info.key.endswith("/metadata.json")
                    and not info.key.startswith("_") and info.key.count("/") == 6)
 
-    def complete(self, expected: int, timeout: float = 90.0) -> None:
-        """Tick until ``expected`` recordings are committed (as beat would keep doing)."""
+    def complete(self, expected: int, timeout: float = 90.0) -> int:
+        """Tick until ``expected`` recordings are committed (as beat would keep doing); the ticks sent."""
         deadline = time.monotonic() + timeout
+        ticks = 0
         while self.committed() < expected:
             assert time.monotonic() < deadline, f"{self.committed()}/{expected} committed\n{self.logs()}"
             self.tick(wait=True)
+            ticks += 1
             wait_for(lambda: self.committed() >= expected, timeout=2.0, interval=0.1)
+        return ticks
 
     def logs(self) -> str:
         return "\n".join(f"--- {w.name}\n{w.tail()}" for w in self.workers)
@@ -160,6 +168,46 @@ def test_sigkilled_workers_then_a_new_worker_completes_the_archive(
     fault_table.add("daemon worker SIGKILL + new worker", trials, report, time.monotonic() - started,
                     notes="kills at " + ", ".join(moments))
     print("kills:", moments)
+
+
+def test_a_killed_workers_recording_is_archived_again_within_minutes_whatever_the_visibility_timeout(
+        tmp_path: Path, sim_factory: Callable[..., Simulator], s3_lock_bucket: S3Bucket, redis_url: str,
+        fault_seed: int, fault_table: FaultTable) -> None:
+    started = time.monotonic()
+    rng = random.Random(f"{fault_seed}:daemon-recovery")
+    sim = sim_factory(link_ttl=600.0, seed=fault_seed % 1000 + 7)
+    fleet = Fleet(tmp_path, sim, s3_lock_bucket, redis_url, visibility=3600.0)  # an hour: never waited for
+    checker = checker_for(fleet.storage, sim, fleet.settings.accounts, s3_lock_bucket)
+    reports: list[Report] = []
+    recoveries: list[str] = []
+    trials = 2
+    try:
+        worker = fleet.worker()
+        for trial in range(trials):
+            vendor = rng.choice(VENDORS)
+            rec = sim.add(vendor, 1, kind="wav", seconds=30.0)[0]  # ~480 KB, sent slowly the first time
+            sim.set_fault(vendor, rec.id, "slow", times=1, delay=0.05, chunk=16384)
+            sim.clear_requests()
+            fleet.tick(wait=True)
+            assert wait_for(_body_started(sim, rec.id), timeout=60), fleet.logs()
+            time.sleep(rng.uniform(0.1, 0.5))
+            assert fleet.committed() < _expected(sim), "the download finished before the kill"
+            killed_at = time.monotonic()
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.proc.wait(timeout=10)
+            worker = fleet.worker()
+            ticks = fleet.complete(_expected(sim), timeout=120)
+            recovery = time.monotonic() - killed_at
+            recoveries.append(f"{recovery:.1f} s ({ticks} discovery ticks of 2 s, worker start included)")
+            report = checker.check(texts=fleet.texts())
+            assert report.ok, f"trial {trial} (seed {fault_seed}): {report.describe()}"
+            reports.append(report)
+    finally:
+        fleet.close()
+    fault_table.add("daemon worker SIGKILL mid-download, visibility 1 h", trials, merge(reports),
+                    time.monotonic() - started, notes="recovery after the kill: " + ", ".join(recoveries)
+                    + " (the killed task's own message would come back after the 1 h visibility timeout)")
+    print("recoveries:", recoveries)
 
 
 def test_redis_flushed_mid_run_then_the_next_pass_completes(
