@@ -237,6 +237,11 @@ def test_verify_writes_its_gauges_to_the_metrics_textfile(tmp_path: Path, sim: A
     failure = json_out(result)["failures"][0]
     assert failure["expected"].startswith("sha256:") and failure["found"].startswith("sha256:")
     assert failure["expected"] != failure["found"]
+    # piped, the failure is one line: the key and both hashes whole, never wrapped at 80 columns
+    text = invoke(config, sim, "verify")
+    lines = [line for line in text.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(lines) == 1 and failure["key"] in lines[0]
+    assert failure["expected"].removeprefix("sha256:") in lines[0] and failure["found"].removeprefix("sha256:") in lines[0]
 
 
 def test_hold_and_rearchive_json_carry_a_schema_and_structured_errors(tmp_path: Path, sim: Any) -> None:
