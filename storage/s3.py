@@ -125,7 +125,11 @@ class S3Storage:
             read_timeout=read_timeout,
             max_pool_connections=32,
             # a custom endpoint (MinIO, a compose service name) rarely resolves bucket.host names
-            s3={"addressing_style": "path" if settings.endpoint_url else "auto"},
+            s3={"addressing_style": "path" if settings.endpoint_url else "auto",
+                # every write carries Content-MD5, which the store checks: the body is not hashed a
+                # second time for the signature (botocore's own choice over https; over plain http it
+                # would read and SHA-256 every upload once more before sending it)
+                "payload_signing_enabled": False},
         )
         client = boto3.session.Session().client(
             "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config
