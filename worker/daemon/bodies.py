@@ -32,6 +32,7 @@ from storage.keys import metadata_key
 from worker.daemon.payload import recording_from_payload, recording_to_payload
 from worker.errors import AccountError, ArchiverError, ConfigError, NoRecording, NotReady
 from worker.pipeline.archive import ArchiveResult, Outcome, Staged, archive_recording, commit_staged
+from worker.pipeline.commit import lock_committed
 from worker.pipeline.context import ArchiveContext
 from worker.pipeline.discovery import Step, committed_ids, discovery_window, listed_batches, triage
 from worker.pipeline.ledger import AccountLedger
@@ -198,6 +199,8 @@ def discover_and_enqueue(
             committed = committed_ids(ctx, account, batch)
             for recording in batch:
                 summary.listed(recording)
+                if recording.recording_id in committed:
+                    lock_committed(ctx, account, recording)  # [retention]: one committed unlocked is locked now
                 step, outcome = triage(recording, parked, committed)
                 if step is Step.PARK:
                     summary.record(archive_recording(ctx, account, recording))  # parks it, no network

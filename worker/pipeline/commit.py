@@ -43,7 +43,8 @@ from worker.pipeline.results import ArchiveResult, Outcome
 from worker.pipeline.settle import settled
 
 __all__ = [
-    "Staged", "base_prefix", "commit_staged", "ensure_retention", "revisions", "user_meta", "write_commit",
+    "Staged", "base_prefix", "commit_staged", "ensure_retention", "lock_committed", "revisions", "user_meta",
+    "write_commit",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ def write_commit(ctx: ArchiveContext, account: AccountSettings, recording: Recor
     if not placed_now and not same_bytes(ctx.storage.head(original_key), staged.original.sha256,
                                          staged.original.size):
         raise FolderBusy(f"{original_key} no longer holds the bytes staged for this commit")
+    ctx.hooks.committing(account, document, body)  # the manifest entry first: no commit goes unlisted
     try:
         ctx.storage.put_bytes(meta_key, body, content_type="application/json",
                               metadata=user_meta(account, recording, hashlib.sha256(body).hexdigest()),
@@ -211,6 +213,26 @@ def ensure_retention(ctx: ArchiveContext, account: AccountSettings, recording: R
     ensure_lock(ctx.storage, meta_key, info, lock)
     ctx.state.unpark(account.name, recording.recording_id)
     return True
+
+
+def lock_committed(ctx: ArchiveContext, account: AccountSettings, recording: Recording) -> bool:
+    """``ensure_retention`` for a recording known to be committed (the daemon's discovery, which
+    does not send committed recordings to a task): one HEAD of its ``metadata.json`` when it is
+    locked already. True when something was locked."""
+    if ctx.settings.retention is None:
+        return False
+    from storage.keys import recording_prefix
+
+    prefix = recording_prefix(account.provider, account.name, recording.started_at, recording.recording_id)
+    info = ctx.storage.head(metadata_key(prefix))
+    lock = lock_for(ctx.settings.retention)
+    if info is None or lock is None or (info.retention is not None and (info.legal_hold or not lock.legal_hold)):
+        return False
+    try:
+        committed = load_metadata(ctx.storage.read_bytes(metadata_key(prefix)))
+    except (FileNotFoundError, ValueError):
+        committed = {"objects": []}
+    return ensure_retention(ctx, account, recording, prefix, committed)
 
 
 def base_prefix(prefix: str) -> str:
