@@ -23,7 +23,7 @@ from typing import Any
 from config import Settings
 from providers.base import Window
 from storage import Retention, Storage
-from worker.errors import AccountError, ArchiverError, ConfigError, ObjectExists, StorageError
+from worker.errors import AccountError, ArchiverError, AuthError, ConfigError, ObjectExists, StorageError
 from worker.redact import mask_secrets
 
 __all__ = ["PROBE_KEY", "Check", "check_broker", "check_conditional_writes", "check_credentials",
@@ -109,8 +109,10 @@ def _one_account(ctx: Any, account: Any, window: Window) -> Check:
         else:
             first = next(iter(handle.provider.list_recordings(window)), None)
             proved = "a recording listed" if first is not None else "no recording in the last hour"
-    except AccountError as exc:
+    except AuthError as exc:
         return fail("credentials", f"{where} refused: {exc}", account.name)
+    except AccountError as exc:  # a listing it cannot read: the token works, the account cannot be archived
+        return fail("credentials", f"{where} answered with what cannot be read: {exc}", account.name)
     except ArchiverError as exc:
         return fail("credentials", f"{where} did not answer: {exc}", account.name)
     return ok("credentials", f"{where} accepted the token ({proved})", account.name)
