@@ -11,7 +11,9 @@ from providers.base import Recording
 from worker.errors import (
     AccountError,
     ArchiverError,
+    BadVendorData,
     DiskError,
+    InvalidRecord,
     NoRecording,
     NotReady,
     RetryableError,
@@ -37,6 +39,10 @@ def settled(ctx: ArchiveContext, account: AccountSettings, recording: Recording,
     except NoRecording as exc:
         result.outcome = Outcome.DELETED if exc.reason == "deleted" else Outcome.NO_RECORDING
         result.message = mask_secrets(str(exc))
+    except BadVendorData as exc:
+        # the vendor's answer about this one recording (its media link, its detail) is unusable:
+        # that parks the recording; only a bad listing or bad credentials stop the account
+        _park(ctx, account, recording, InvalidRecord(exc.message, recording_id=recording.recording_id), result)
     except (AccountError, StorageUnavailable):
         raise
     except RetryableError as exc:
