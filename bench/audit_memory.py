@@ -13,9 +13,13 @@ the audit itself and measure the store's memory too. Each audit runs in a child 
 - ``verify``: ``audit_targets`` (the store is walked for accounts the config does not name — here the
   config names none, as an auditor's may) then ``verify_archive``: every ``metadata.json`` read and
   every object re-hashed;
+- ``verify-manifests``: the same with ``manifests=True``: the store also holds one hash-chained daily
+  manifest per day (two lines per recording), joined with what was verified in a temporary SQLite file;
 - ``status``: ``account_status`` (the archived count is a streamed listing of the account);
 - ``show``: ``describe_recording`` of the last recording by id alone (no index entry: one HEAD per
-  day folder, newest first).
+  day folder, newest first). Its seconds are mostly the synthetic store building every manifest
+  before the recording's day to know the chain's ``prev_sha256``; against a real store ``show``
+  makes one listing, at most one HEAD per day and a few small reads.
 
 Each child reports its peak RSS (``ru_maxrss``) and its RSS once the modules are imported, before
 the audit. Target: ``verify`` of 1M objects under 200 MB.
@@ -41,6 +45,7 @@ from storage.base import ObjectInfo
 
 PROVIDER, ACCOUNT = "convirza", "acme"
 ROOT = f"{PROVIDER}/{ACCOUNT}/"
+MANIFESTS = f"_manifests/{ACCOUNT}/"
 TARGET_MB = 200
 FIRST_DAY = date(2025, 1, 1)
 
@@ -60,6 +65,7 @@ class SyntheticArchive:
         self.recordings = recordings
         self.days = days
         self.per_day = -(-recordings // days)
+        self._manifest_sha: dict[date, str] = {}
 
     # -- layout
     def _day_of(self, rid: int) -> date:
@@ -86,11 +92,55 @@ class SyntheticArchive:
             "vendor_duration_seconds": 1.0, "media": {"container": "wav"},
             "objects": [{"key": self._folder(rid) + "original.wav", "role": "original", "content_type": "audio/wav",
                          "size": len(original), "sha256": hashlib.sha256(original).hexdigest()}],
-            "source": {}, "archived_at": "2026-11-30T00:00:00Z", "archiver": {"name": "recarchive", "version": "0"},
+            "source": {}, "archived_at": self._archived_at(rid), "archiver": {"name": "recarchive", "version": "0"},
         }
         return json.dumps(document, indent=2).encode()
 
+    def _archived_at(self, rid: int) -> str:
+        return f"{self._day_of(rid):%Y-%m-%d}T23:00:00Z"
+
+    # -- the daily manifests, hash-chained like the real ones (one per day folder)
+    def _manifest_days(self) -> list[date]:
+        last = self._day_of(self.recordings - 1)
+        return [FIRST_DAY + timedelta(days=n) for n in range((last - FIRST_DAY).days + 1)]
+
+    def _manifest(self, day: date) -> bytes:
+        """The day's manifest; the previous one's SHA-256 from a small cache (they are read in order)."""
+        from worker.compliance.walker import dumps_line
+
+        previous = day - timedelta(days=1)
+        prev_sha = None
+        if previous >= FIRST_DAY:
+            if previous not in self._manifest_sha:
+                self._manifest(previous)
+            prev_sha = self._manifest_sha[previous]
+        first = (day - FIRST_DAY).days * self.per_day
+        lines = []
+        for rid in range(first, min(first + self.per_day, self.recordings)):
+            common = {"archived_at": self._archived_at(rid), "recording_id": f"{rid:09d}",
+                      "started_at": json.loads(self._metadata(rid))["started_at"]}
+            meta = self._metadata(rid)
+            original = _original(rid)
+            lines.append({"key": self._folder(rid) + "metadata.json", "sha256": hashlib.sha256(meta).hexdigest(),
+                          "size": len(meta), "role": "metadata", **common})
+            lines.append({"key": self._folder(rid) + "original.wav", "sha256": hashlib.sha256(original).hexdigest(),
+                          "size": len(original), "role": "original", **common})
+        header = {"schema": "recarchive.manifest/1", "account": ACCOUNT, "day": f"{day:%Y-%m-%d}",
+                  "prev": f"{previous:%Y-%m-%d}.jsonl" if prev_sha else None, "prev_sha256": prev_sha,
+                  "objects": len(lines), "recordings": len(lines) // 2, "closed_at": "2026-11-30T00:00:00Z"}
+        body = ("\n".join(dumps_line(x) for x in [header, *lines]) + "\n").encode()
+        self._manifest_sha[day] = hashlib.sha256(body).hexdigest()  # one short string per day
+        return body
+
     def _body(self, key: str) -> bytes:
+        if key.startswith(MANIFESTS) and key.endswith(".jsonl"):
+            try:
+                day = date.fromisoformat(key[len(MANIFESTS):-len(".jsonl")])
+            except ValueError:
+                raise FileNotFoundError(key) from None
+            if day not in self._manifest_days():
+                raise FileNotFoundError(key)
+            return self._manifest(day)
         parsed = self._parse(key)
         if parsed is None:
             raise FileNotFoundError(key)
@@ -132,7 +182,14 @@ class SyntheticArchive:
             except ValueError:
                 return
             first = max(0, (day - FIRST_DAY).days * self.per_day)
-        elif not (ROOT.startswith(prefix) or prefix.startswith(ROOT)):
+        elif MANIFESTS.startswith(prefix) or prefix.startswith(MANIFESTS):
+            for day in self._manifest_days():  # "_manifests/" sorts before "convirza/"
+                key = f"{MANIFESTS}{day:%Y-%m-%d}.jsonl"
+                if key.startswith(prefix):
+                    yield ObjectInfo(key=key, size=1)
+            if prefix:
+                return
+        if not (ROOT.startswith(prefix) or prefix.startswith(ROOT)):
             return
         for rid in range(first, self.recordings):
             folder = self._folder(rid)
@@ -183,11 +240,11 @@ def child(audit: str, recordings: int, days: int) -> dict[str, Any]:
     nobody = Settings.model_validate({"storage": {"url": "file:///nonexistent"}})
     before = _current_rss_mb()
     started = time.monotonic()
-    if audit == "verify":
+    if audit in ("verify", "verify-manifests"):
         accounts, unconfigured = audit_targets(store, nobody)
-        report = verify_archive(store, nobody, accounts)
+        report = verify_archive(store, nobody, accounts, manifests=audit == "verify-manifests")
         outcome = {"recordings": report.recordings, "objects": report.objects, "ok": report.ok,
-                   "unconfigured": unconfigured}
+                   "failures": len(report.failures), "unconfigured": unconfigured}
     elif audit == "status":
         outcome = {"archived": account_status(settings, store, ACCOUNT)["archived"]}
     else:
@@ -201,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recordings", type=int, default=500_000, help="recordings (2 objects each)")
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--audits", default="verify,status,show")
+    parser.add_argument("--audits", default="verify,verify-manifests,status,show")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -214,10 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     objects = args.recordings * 2
     print(f"synthetic archive: {args.recordings:,} recordings, {objects:,} objects, {args.days} day folders")
-    print(f"{'audit':<8} {'seconds':>8} {'RSS before':>11} {'peak RSS':>9}  outcome")
+    print(f"{'audit':<16} {'seconds':>8} {'RSS before':>11} {'peak RSS':>9}  outcome")
     for row in rows:
         extra = {k: v for k, v in row.items() if k not in ("audit", "seconds", "rss_before_mb", "peak_rss_mb")}
-        print(f"{row['audit']:<8} {row['seconds']:>8} {row['rss_before_mb']:>9} MB {row['peak_rss_mb']:>6} MB  {extra}")
+        print(f"{row['audit']:<16} {row['seconds']:>8} {row['rss_before_mb']:>9} MB {row['peak_rss_mb']:>6} MB",
+              extra)
     verify_rows = [r for r in rows if r["audit"] == "verify"]
     if verify_rows:
         verdict = "met" if verify_rows[0]["peak_rss_mb"] < TARGET_MB else "NOT met"
