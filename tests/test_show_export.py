@@ -139,6 +139,13 @@ def test_export_writes_what_manifest_sha256_lists_and_the_chain(tmp_path: Path, 
     assert summary["chain"]["head"] == chain[-1]["manifest"]
     export_doc = json.loads((out / "export.json").read_text())
     assert [r["recording_id"] for r in export_doc["recordings"]] == [recs[0].id, recs[2].id]
+    [revision] = export_doc["recordings"][0]["revisions"]
+    assert revision["manifest_state"] == "closed" and revision["manifest"].endswith(chain[0]["manifest"])
+    day_lines = (out / day_file).read_text().splitlines()[1:]
+    assert {json.dumps(line, sort_keys=True, separators=(",", ":")) for line in revision["manifest_lines"]} <= \
+        set(day_lines)
+    assert {line["key"] for line in revision["manifest_lines"]} == \
+        {o["key"] for o in docs[recs[0].id][1]["objects"]} | {docs[recs[0].id][0]}
 
 
 def test_export_names_an_altered_object_and_a_rewritten_manifest(tmp_path: Path, sim: Any) -> None:

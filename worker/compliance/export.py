@@ -140,7 +140,8 @@ def export_recordings(storage: Storage, account: AccountSettings, ids: list[str]
             for revision, meta_sha in _copy_folder(storage, writer, folder, result):
                 where = manifest_entry(storage, account.name, revision, closed_head=head)
                 entry["revisions"].append({"metadata_key": storage.full_key(revision.metadata_key),
-                                           "manifest": where.key, "manifest_state": where.state})
+                                           "manifest": where.key, "manifest_state": where.state,
+                                           "manifest_lines": where.lines})
                 _check_lines(storage, revision, meta_sha, where.lines, result)
                 if where.state == "closed" and where.key is not None:
                     day = date.fromisoformat(where.key.rsplit("/", 1)[-1][:10])
