@@ -94,5 +94,5 @@ def _lock_text(obj: dict[str, Any]) -> str:
         return "MISSING from storage"
     retention = obj["retention"]
     lock = f"retention {retention['mode']} until {retention['retain_until']}" if retention else "no retention"
-    hold = {True: "legal hold ON", False: "legal hold off"}.get(obj["legal_hold"], "legal hold unknown")
+    hold = {True: "legal hold ON", False: "legal hold off"}.get(obj["legal_hold"], "no legal hold reported")
     return f"{lock}, {hold}"
