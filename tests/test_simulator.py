@@ -23,6 +23,7 @@ import pytest
 
 from config import settings_from_mapping
 from providers.simulator import VENDORS, Simulator, make_media, serve, sniff_kind
+from providers.simulator.catalog import BAD_VALUE
 from worker.media.ffmpeg import find_ffmpeg
 
 
@@ -667,6 +668,19 @@ def test_foreign_url_fault_per_vendor(sim: Simulator, http: httpx.Client, vendor
         url = convirza_url(http, sim, rec.id)
     port = urlsplit(sim.origin("siro-storage")).port if vendor == "siro" else sim.port
     assert urlsplit(url).hostname == "127.0.0.9" and urlsplit(url).port == port
+
+
+def test_bad_field_fault_spoils_one_record_every_time(sim: Simulator, http: httpx.Client) -> None:
+    good, bad = sim.add("envoy", 2, seconds=1.0)
+    sim.set_fault("envoy", bad.id, "bad_field", field="call_start_time")
+    for _ in range(2):  # the fault stays
+        calls = {c["id"]: c for c in envoy_pages(http, sim, 100)}
+        assert calls[bad.id]["call_start_time"] == BAD_VALUE and calls[good.id]["call_start_time"] != BAD_VALUE
+    assert http.get(envoy_url(http, sim, bad.id)).content == bad.data  # its media is untouched
+    [call] = sim.add("convirza", 1)
+    sim.set_fault("convirza", call.id, "bad_field", field="recording_details.expires_at")
+    details = convirza_list(http, sim, include="recordings").json()["data"]["calls"][0]["recording_details"]
+    assert details["expires_at"] == BAD_VALUE and details["url"].startswith("http")
 
 
 # -- API faults ---------------------------------------------------------------------------------------
