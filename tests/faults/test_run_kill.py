@@ -6,7 +6,9 @@ starts ``recarchive run --once`` as a process and kills it at a moment drawn fro
 the suite's seed: during start-up, while listing, after the k-th media request, or inside the slow
 body. A second, unharmed ``run --once`` must then exit 0, and the archive must hold every ready
 recording exactly once, byte-exact, with nothing left over (``invariants.ArchiveChecker``, in a
-versioned bucket so that any object written twice shows as a second version).
+versioned bucket so that any object written twice shows as a second version). The runs have
+``[retention]`` with a legal hold: every committed object must be locked (written locked, so no kill
+can leave one unlocked), and every commit must have its manifest entry (written before the commit).
 """
 
 from __future__ import annotations
@@ -86,10 +88,12 @@ def test_sigkill_during_run_then_a_clean_pass_archives_everything_once(
                "region": REGION, "work_dir": str(tmp_path / "work")}
     accounts = [sim.account(vendor, rate_limit="1000/s") for vendor in VENDORS]
     config = write_config(tmp_path / "recarchive.toml", storage, accounts)
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write('\n[retention]\nmode = "GOVERNANCE"\ndays = 1\nlegal_hold = true\n')
     env = {**os.environ, **sim.environ()}
     settings = settings_from_mapping({"storage": storage, "accounts": accounts}, env)
     store = make_s3_storage(s3_lock_bucket)
-    checker = checker_for(store, sim, settings.accounts, s3_lock_bucket)
+    checker = checker_for(store, sim, settings.accounts, s3_lock_bucket, retention=True, legal_hold=True)
     reports: list[Report] = []
     kills: list[str] = []
     landed_kills = 0
