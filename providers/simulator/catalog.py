@@ -36,8 +36,8 @@ combine; ``endpoint="list"|"item"`` limits the first five to list or single-item
 ``malformed_json`` / ``oversized_json`` (list page ``page``, default 1; the oversized page is a
 streamed 41 MiB JSON body), ``deep_json`` (list page ``page``, default 1, nested ``depth`` (10,000)
 levels deep), ``string_numbers`` (numbers quoted where documented as numbers),
-``empty_page_nonzero_total`` (Convirza/Convoso ``total`` ``extra`` (5) too high, so the page after
-the last is empty with total > 0), ``duplicates_across_pages`` (each page after the first starts
+``empty_page_nonzero_total`` (Convirza/Convoso ``total``, Envoy ``total_count``: ``extra`` (5) too high, so
+the page after the last is empty with total > 0), ``duplicates_across_pages`` (each page after the first starts
 with the previous page's last item), ``insert_during_paging`` (after page 1, ``count`` (1) new
 recordings of ``kind``/``seconds`` sort right after its first item, shifting offsets),
 ``convoso_lead_404`` (``/v1/lead/get-recordings`` answers 404; ``/v1/leads/…`` still works).
