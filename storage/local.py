@@ -21,7 +21,6 @@ Every ``OSError`` of a write (a full disk, a read-only mount) is ``DiskError``: 
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import tempfile
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from storage._keypath import check_key, check_prefix, covers, whole_seconds
+from storage._localside import PRIVATE, SideFiles, retention_from, sync_dir
 from storage.base import ObjectInfo, Retention, WriteLock
 from worker.errors import DiskError, ObjectExists, StorageError, StorageUnavailable
 
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["LocalStorage", "root_from_url"]
 
 _CHUNK = 1024 * 1024
-#: the backend's own hidden tree under the root (side files, temporary files); never a key
-PRIVATE = ".recarchive"
 
 
 def root_from_url(url: str) -> Path:
@@ -72,6 +70,7 @@ class LocalStorage:
         self.url = self.root.as_uri()
         self._fsync = fsync
         self._lock = threading.Lock()
+        self._side = SideFiles(self.root, fsync=fsync)
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> LocalStorage:
@@ -101,21 +100,6 @@ class LocalStorage:
             raise StorageError(f"storage key {key!r} leads outside the storage folder")
         return path
 
-    def _sidecar(self, path: Path) -> Path:
-        """``.recarchive/meta/{key}.json`` for the object at ``path``."""
-        relative = path.relative_to(self.root)
-        return self.root.joinpath(PRIVATE, "meta", *relative.parent.parts, f"{relative.name}.json")
-
-    @staticmethod
-    def _old_sidecar(path: Path) -> Path:
-        """Where versions before 0.2 kept it: hidden, beside the object."""
-        return path.with_name(f".{path.name}.meta.json")
-
-    def _tmp_dir(self) -> Path:
-        folder = self.root / PRIVATE / "tmp"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
     # ----------------------------------------------------------------- checks
 
     def check(self, *, need_object_lock: bool = False, write: bool = True) -> None:
@@ -128,7 +112,7 @@ class LocalStorage:
             return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self._tmp_dir()
+            tmp = self._side.tmp_dir()
             probe = tmp / f"probe-{uuid.uuid4().hex}"
             target = probe.with_suffix(".linked")
             with open(probe, "xb") as handle:
@@ -163,7 +147,7 @@ class LocalStorage:
             size=info.st_size,
             content_type=side.get("content_type"),
             metadata=dict(side.get("metadata") or {}),
-            retention=_retention_from(side.get("retention")),
+            retention=retention_from(side.get("retention")),
             legal_hold=side.get("legal_hold"),
             last_modified=datetime.fromtimestamp(info.st_mtime, UTC),
         )
@@ -267,7 +251,7 @@ class LocalStorage:
             side["legal_hold"] = True
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix=f"{path.name}.", suffix=".part")
+            fd, tmp_name = tempfile.mkstemp(dir=self._side.tmp_dir(), prefix=f"{path.name}.", suffix=".part")
         except OSError as exc:
             raise DiskError(f"cannot write {key}: {exc.strerror}") from exc
         tmp = Path(tmp_name)
@@ -320,8 +304,7 @@ class LocalStorage:
             self._refuse_if_locked(key, path, "delete")
             try:
                 path.unlink(missing_ok=True)
-                self._sidecar(path).unlink(missing_ok=True)
-                self._old_sidecar(path).unlink(missing_ok=True)
+                self._side.remove(path)
             except OSError as exc:
                 raise StorageError(f"cannot delete {key}: {exc.strerror}") from exc
         folder = path.parent
@@ -340,7 +323,7 @@ class LocalStorage:
         wanted = Retention(retention.mode, whole_seconds(retention.retain_until))
         with self._lock:
             side = self._existing_sidecar(key, path)
-            current = _retention_from(side.get("retention"))
+            current = retention_from(side.get("retention"))
             if covers(current, wanted):
                 return
             if current is not None and current.retain_until > datetime.now(UTC) and (
@@ -375,7 +358,7 @@ class LocalStorage:
         if not path.exists():
             return
         side = self._read_sidecar(path)
-        retention = _retention_from(side.get("retention"))
+        retention = retention_from(side.get("retention"))
         if side.get("legal_hold"):
             raise StorageError(f"cannot {action} {key}: it is on legal hold")
         if retention is not None and retention.retain_until > datetime.now(UTC):
@@ -387,58 +370,14 @@ class LocalStorage:
         return self._read_sidecar(path)
 
     def _read_sidecar(self, path: Path) -> dict[str, Any]:
-        try:
-            document = json.loads(self._sidecar(path).read_bytes())
-        except FileNotFoundError:
-            try:
-                document = json.loads(self._old_sidecar(path).read_bytes())
-            except FileNotFoundError:
-                return {}
-            except (OSError, ValueError) as exc:
-                raise StorageError(f"unreadable sidecar of {path.name}: {exc}") from exc
-        except (OSError, ValueError) as exc:
-            raise StorageError(f"unreadable sidecar of {path.name}: {exc}") from exc
-        if not isinstance(document, dict):
-            raise StorageError(f"unreadable sidecar of {path.name}: not an object")
-        return document
+        return self._side.read(path)
 
     def _write_sidecar(self, path: Path, document: Mapping[str, Any]) -> None:
-        side = self._sidecar(path)
-        side.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=side.parent, prefix=f".{side.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(json.dumps(document, sort_keys=True).encode())
-                handle.flush()
-                if self._fsync:
-                    os.fsync(handle.fileno())
-            os.replace(tmp_name, side)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-        self._old_sidecar(path).unlink(missing_ok=True)  # moved to the side tree
+        self._side.write(path, document)
 
     def _sync_dir(self, folder: Path) -> None:
-        if not self._fsync:
-            return
-        try:
-            fd = os.open(folder, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass  # some file systems cannot fsync a folder; the file itself is already on disk
-        finally:
-            os.close(fd)
-
-
-def _retention_from(value: object) -> Retention | None:
-    if not isinstance(value, dict):
-        return None
-    try:
-        return Retention(str(value["mode"]), datetime.fromisoformat(str(value["retain_until"])))
-    except (KeyError, ValueError) as exc:
-        raise StorageError(f"unreadable retention record: {exc}") from exc
+        if self._fsync:
+            sync_dir(folder)
 
 
 def _read_chunks(stream: BinaryIO) -> Iterator[bytes]:
