@@ -54,7 +54,11 @@ def is_not_found(exc: BaseException) -> bool:
 
 
 def is_precondition_failed(exc: BaseException) -> bool:
-    return isinstance(exc, ClientError) and (error_code(exc) == "PreconditionFailed" or _status(exc) == 412)
+    """412, or AWS's 409 ``ConditionalRequestConflict``: another conditional write of the same key was
+    under way. Either way the key is someone else's for now: the caller looks at what stands there
+    (``storage.placement``), and writes again only if nothing does (the other writer failed)."""
+    return isinstance(exc, ClientError) and (
+        error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(exc) == 412)
 
 
 def is_not_implemented(exc: BaseException) -> bool:
