@@ -211,6 +211,8 @@ def discover_and_enqueue(
                     outcome = Outcome.QUEUED
                 elif outcome is Outcome.NOT_READY:
                     summary.hold(recording)
+                elif outcome is Outcome.PARKED_EARLIER:
+                    summary.unarchived(recording)
                 summary.note(outcome, recording.recording_id)
     except AccountError as exc:
         account_failed(summary, exc)

@@ -75,6 +75,11 @@ class AccountLedger:
         """``recording`` is not done: the watermark may not pass its ``listed_at``."""
         if self.holding is None or recording.listed_at < self.holding:
             self.holding = recording.listed_at
+        self.unarchived(recording)
+
+    def unarchived(self, recording: Recording) -> None:
+        """``recording`` is still not archived after this pass (not ready, or parked until someone
+        re-archives it): ``status`` warns when the earliest of their links or vendor copies expires soon."""
         if recording.expires_at is not None and (self.oldest_pending_expiry is None
                                                  or recording.expires_at < self.oldest_pending_expiry):
             self.oldest_pending_expiry = recording.expires_at

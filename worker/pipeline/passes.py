@@ -149,6 +149,8 @@ def run_pass(
                     continue
                 if result.outcome is Outcome.NOT_READY:
                     job.ledger.hold(job.recording)
+                elif result.outcome is Outcome.PARKED:
+                    job.ledger.unarchived(job.recording)
                 job.ledger.record(result)
                 # `run -v`: one line per recording, with its size and time
                 log.info("%s/%s: %s%s, %d bytes, %.1f s", job.account.name, result.recording_id, result.outcome,
@@ -179,6 +181,8 @@ def run_pass(
                         if step is Step.SKIP:
                             if outcome is Outcome.NOT_READY:
                                 ledger.hold(recording)
+                            elif outcome is Outcome.PARKED_EARLIER:
+                                ledger.unarchived(recording)
                             ledger.note(outcome, recording.recording_id)
                             continue
                         collect(2 * limit - 1)
