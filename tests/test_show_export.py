@@ -131,7 +131,8 @@ def test_export_writes_what_manifest_sha256_lists_and_the_chain(tmp_path: Path, 
     manifests = [name for name in written if name.startswith("_manifests/c-convirza/") and name.endswith(".jsonl")]
     assert "_manifests/c-convirza/chain.jsonl" in manifests
     chain = [json.loads(line) for line in (out / "_manifests/c-convirza/chain.jsonl").read_text().splitlines()]
-    assert len(chain) >= 2 and chain[0]["manifest"] == f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
+    archived_day = docs[recs[0].id][1]["archived_at"][:10]  # the manifest day is the archiving day
+    assert len(chain) >= 2 and chain[0]["manifest"] == f"{archived_day}.jsonl"
     for earlier, later in zip(chain, chain[1:], strict=False):
         assert later["prev"] == earlier["manifest"] and later["prev_sha256"] == earlier["sha256"]
     day_file = f"_manifests/c-convirza/{chain[0]['manifest']}"
@@ -158,7 +159,7 @@ def test_export_names_an_altered_object_and_a_rewritten_manifest(tmp_path: Path,
     data[len(data) // 2] ^= 0x01
     path.chmod(0o644)
     path.write_bytes(bytes(data))
-    day = tmp_path / "archive" / "_manifests" / "c-convirza" / f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
+    day = tmp_path / "archive" / "_manifests" / "c-convirza" / f"{doc['archived_at'][:10]}.jsonl"
     day.chmod(0o644)
     day.write_bytes(day.read_bytes() + b"\n")
 
