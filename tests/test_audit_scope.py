@@ -127,3 +127,13 @@ def test_verify_manifests_names_a_rewritten_recording_and_one_deleted_whole(tmp_
     assert failures[rewritten_key]["problem"].startswith("differs from its manifest line")
     gone = [k for k, f in failures.items() if f["problem"].endswith("but not archived")]
     assert deleted_key in gone and len(gone) == 2  # its original and its metadata.json
+
+
+def test_a_windowed_verify_finds_unconfigured_accounts_from_the_archivers_records(tmp_path: Path, sim: Any) -> None:
+    day = (datetime.now(UTC) - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+    _archive(tmp_path, sim, ("convirza", "envoy"), started_at=day)
+    config = _auditor_config(tmp_path, sim, ())
+    d = f"{day:%Y-%m-%d}"
+    report = json.loads(_run(config, "verify", "--json", "--since", d, "--until", d).stdout)
+    assert sorted(report["unconfigured_accounts"]) == ["convirza/c-convirza", "envoy/c-envoy"]
+    assert report["recordings"] == 4 and report["ok"] is True

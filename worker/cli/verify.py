@@ -102,7 +102,9 @@ def verify(config_file: str | None, account_name: str | None, since: datetime | 
         storage.check(need_object_lock=settings.retention is not None, write=False)
         with _VerifyProgress(enabled=not as_json) as progress:
             # without --account: what the store holds, not only what the config names
-            accounts, unconfigured = (chosen, []) if chosen else audit_targets(storage, settings, progress)
+            # (a windowed check finds them from the manifests and state, not by listing everything)
+            accounts, unconfigured = (chosen, []) if chosen else \
+                audit_targets(storage, settings, progress, thorough=since is None and until is None)
             report = verify_archive(storage, settings, accounts, since=since, until=until, deep=deep,
                                     manifests=manifests, progress=progress)
             report.unconfigured = unconfigured

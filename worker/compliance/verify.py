@@ -39,6 +39,7 @@ from worker.compliance.walker import (
     ArchivedObject,
     Folder,
     folders,
+    named_accounts,
     objects_of,
     parse_iso,
     stored_accounts,
@@ -132,16 +133,22 @@ class _Job:
     keep_seen: bool
 
 
-def audit_targets(storage: Storage, settings: Settings,
-                  progress: Progress | None = None) -> tuple[list[AccountRef], list[str]]:
+def audit_targets(storage: Storage, settings: Settings, progress: Progress | None = None, *,
+                  thorough: bool = True) -> tuple[list[AccountRef], list[str]]:
     """The accounts an audit of the whole store covers: every configured account, then every
     ``{provider}/{account}/`` the store holds that the config does not name (an auditor's config
-    may list none at all). Returns (accounts, names of the unconfigured ones)."""
+    may list none at all). Returns (accounts, names of the unconfigured ones).
+
+    ``thorough``: found by a streamed listing of the whole store (what a full verify costs anyway);
+    otherwise (a windowed verify) from the archiver's own records, a few requests per account."""
+    from providers import PROVIDERS
+
     emit = progress or (lambda event, payload: None)
     configured: list[AccountRef] = list(settings.accounts)
     known = {(a.provider, a.name) for a in settings.accounts}
-    extra = [a for a in stored_accounts(storage, lambda keys: emit("discover", keys))
-             if (a.provider, a.name) not in known]
+    stored = stored_accounts(storage, lambda keys: emit("discover", keys)) if thorough else \
+        named_accounts(storage, sorted(PROVIDERS))
+    extra = [a for a in stored if (a.provider, a.name) not in known]
     return configured + extra, [f"{a.provider}/{a.name}" for a in extra]
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "folders",
     "hash_stream",
     "load_document",
+    "named_accounts",
     "objects_of",
     "parse_iso",
     "relative_key",
@@ -131,6 +132,31 @@ def _revision(segment: str) -> int | None:
 def _revision_number(prefix: str, key: str) -> int:
     rest = key[len(prefix):].split("/")
     return (_revision(rest[0]) or 0) if len(rest) == 2 else 0
+
+
+def named_accounts(storage: Storage, providers: Iterable[str]) -> list[StoredAccount]:
+    """The accounts the archiver's own records name, found cheaply whatever the archive's size: the
+    account names under ``_manifests/`` and ``_state/`` (a few keys per account and day), each
+    located by one short listing per provider (``{provider}/{name}/``, first page only).
+
+    For a windowed audit, where a listing of the whole store would cost far more than the window:
+    an account whose manifests and state were all removed is found only by ``stored_accounts``."""
+    names: dict[str, None] = {}
+    for top in ("_manifests/", "_state/"):
+        for info in storage.list(top):
+            name = info.key[len(top):].split("/", 1)[0]
+            if name and "/" in info.key[len(top):]:
+                names.setdefault(name, None)
+    found: list[StoredAccount] = []
+    for name in names:
+        for provider in providers:
+            listing = storage.list(f"{provider}/{name}/")
+            if next(iter(listing), None) is not None:
+                found.append(StoredAccount(provider, name))
+            close = getattr(listing, "close", None)
+            if close is not None:
+                close()
+    return found
 
 
 def account_root(account: AccountRef) -> str:
