@@ -186,3 +186,22 @@ def test_export_of_an_id_never_archived_exits_1(tmp_path: Path, sim: Any) -> Non
     summary = json.loads(result.stdout)
     assert [p["key"] for p in summary["problems"]] == ["nope"]
     _rehash(out)
+
+
+def test_an_auditor_config_with_no_account_shows_and_exports_what_storage_holds(tmp_path: Path, sim: Any) -> None:
+    _config, storage, recs = _archive(tmp_path, sim, count=2)
+    auditor = tmp_path / "auditor.toml"
+    auditor.write_text(f'[storage]\nurl = "file://{tmp_path / "archive"}"\n')
+    shown = _audit(auditor, "show", "--account", "c-convirza", "--id", recs[0].id, "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["provider"] == "convirza"
+    assert json.loads(shown.stdout)["found_by"] == "index"
+    _drop_index(storage)  # no index and no configured start: the manifests find it
+    again = json.loads(_audit(auditor, "show", "--account", "c-convirza", "--id", recs[1].id, "--json").stdout)
+    assert again["archived"] is True and again["found_by"] == "manifests"
+    out = tmp_path / "handover"
+    exported = _audit(auditor, "export", "--account", "c-convirza", "--id", recs[1].id, "--out", str(out))
+    assert exported.exit_code == 0, exported.output
+    assert any(name.endswith("/original.wav") for name in _rehash(out))
+    unknown = _audit(auditor, "show", "--account", "nobody", "--id", recs[0].id)
+    assert unknown.exit_code == 2 and "no account named 'nobody'" in unknown.output

@@ -20,9 +20,9 @@ from worker.cli._common import (
     emit_json,
     guarded,
     load,
-    pick_accounts,
 )
 from worker.cli._progress import Ticker
+from worker.cli.show import find_account
 from worker.compliance.export import ExportResult, export_recordings
 from worker.errors import ConfigError
 from worker.redact import mask_secrets
@@ -46,12 +46,12 @@ def export(config_file: str | None, account_name: str, ids: tuple[str, ...], out
     re-checking every SHA-256 on the way out; write MANIFEST.sha256 (sha256sum -c format) of what
     was written. Exit 1 if a recording is not archived or a hash does not match."""
     settings = load(config_file, verbose=verbose, tokens_for=set())
-    account = pick_accounts(settings, [account_name])[0]
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out: {out} exists and is not an empty folder")
     storage = open_storage(settings.storage)
     try:
         storage.check(need_object_lock=settings.retention is not None, write=False)
+        account = find_account(settings, storage, account_name)
         with Ticker(enabled=not as_json, description="exporting") as tick:
             result = export_recordings(storage, account, list(dict.fromkeys(ids)), out, progress=tick)
     finally:

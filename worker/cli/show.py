@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from storage import open_storage
+from config import Settings
+from storage import Storage, open_storage
 from worker.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -20,14 +21,14 @@ from worker.cli._common import (
     emit_json,
     guarded,
     load,
-    pick_accounts,
 )
 from worker.cli._progress import Ticker
 from worker.compliance.describe import describe_recording
+from worker.compliance.lookup import AuditAccount, audit_account
 from worker.errors import ConfigError
 from worker.redact import mask_secrets
 
-__all__ = ["show"]
+__all__ = ["find_account", "show"]
 
 
 @click.command()
@@ -42,10 +43,10 @@ def show(config_file: str | None, account_name: str, recording_id: str, as_json:
     """One archived recording: its objects, sizes, SHA-256, retention and legal hold, manifest entry
     and revisions. Exit 1 if it is not archived (or what the store holds already disagrees)."""
     settings = load(config_file, verbose=verbose, tokens_for=set())
-    account = pick_accounts(settings, [account_name])[0]
     storage = open_storage(settings.storage)
     try:
         storage.check(need_object_lock=settings.retention is not None, write=False)
+        account = find_account(settings, storage, account_name)
         with Ticker(enabled=not as_json, description=f"looking for {recording_id}") as tick:
             try:
                 document = describe_recording(storage, account, recording_id, progress=tick)
@@ -58,6 +59,17 @@ def show(config_file: str | None, account_name: str, recording_id: str, as_json:
     else:
         _print(document)
     sys.exit(EXIT_OK if document["archived"] and not document["problems"] else EXIT_FAILED)
+
+
+def find_account(settings: Settings, storage: Storage, name: str) -> AuditAccount:
+    """``--account``: a configured account, or one only the store holds (an auditor's config may
+    name none); exit 2 if neither knows it."""
+    from providers import PROVIDERS
+
+    try:
+        return audit_account(storage, settings.accounts, name, sorted(PROVIDERS))
+    except KeyError:
+        raise ConfigError(f"--account: no account named {name!r} in the config or in storage") from None
 
 
 def _print(document: dict[str, Any]) -> None:

@@ -13,9 +13,16 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from config.settings import AccountSettings
 from storage.base import ObjectInfo, Storage
-from worker.compliance.lookup import Revision, closed_head, full_folder, locate, manifest_entry, revisions_of
+from worker.compliance.lookup import (
+    AuditAccount,
+    Revision,
+    closed_head,
+    full_folder,
+    locate,
+    manifest_entry,
+    revisions_of,
+)
 from worker.compliance.walker import objects_of
 
 __all__ = ["SHOW_SCHEMA", "describe_recording"]
@@ -23,7 +30,7 @@ __all__ = ["SHOW_SCHEMA", "describe_recording"]
 SHOW_SCHEMA = "recarchive.show/1"
 
 
-def describe_recording(storage: Storage, account: AccountSettings, recording_id: str, *,
+def describe_recording(storage: Storage, account: AuditAccount, recording_id: str, *,
                        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The ``show`` document; ``archived`` is False (and nothing else is filled in) if not found.
 
@@ -47,7 +54,7 @@ def describe_recording(storage: Storage, account: AccountSettings, recording_id:
     return document
 
 
-def _revision(storage: Storage, account: AccountSettings, revision: Revision, head: Any,
+def _revision(storage: Storage, account: AuditAccount, revision: Revision, head: Any,
               problems: list[dict[str, Any]]) -> dict[str, Any]:
     doc = revision.document
     content_types = {str(o.get("key")): o.get("content_type") for o in doc.get("objects", []) if isinstance(o, dict)}

@@ -35,11 +35,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from config.settings import AccountSettings
 from storage.base import Storage
 from storage.keys import manifest_key
 from worker.compliance._manifest_layout import DAY_FILE, root
-from worker.compliance.lookup import Revision, closed_head, full_folder, locate, manifest_entry, revisions_of
+from worker.compliance.lookup import (
+    AuditAccount,
+    Revision,
+    closed_head,
+    full_folder,
+    locate,
+    manifest_entry,
+    revisions_of,
+)
 from worker.compliance.walker import objects_of
 
 __all__ = ["EXPORT_SCHEMA", "ExportResult", "Problem", "export_recordings"]
@@ -112,7 +119,7 @@ class _Writer:
         return self.stream(relative, [body])
 
 
-def export_recordings(storage: Storage, account: AccountSettings, ids: list[str], out: Path, *,
+def export_recordings(storage: Storage, account: AuditAccount, ids: list[str], out: Path, *,
                       progress: Progress | None = None, now: datetime | None = None) -> ExportResult:
     """Export each id's recording folders (every revision), their manifest lines and chain, then
     ``export.json`` and ``MANIFEST.sha256``. ``out`` must not exist or be an empty folder."""

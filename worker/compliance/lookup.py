@@ -14,20 +14,20 @@ Never a listing of the whole archive, and nothing is written (the index is the a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from storage.base import ObjectInfo, Storage
 from storage.keys import sanitize_id
 from worker.compliance._manifest_layout import DAY_FILE, pending_key, root
-from worker.compliance.index import index_folders
-from worker.compliance.walker import Folder, objects_of, parse_iso
+from worker.compliance.index import INDEX_PREFIX, index_folders
+from worker.compliance.walker import Folder, StoredAccount, objects_of, parse_iso
 
 __all__ = [
-    "FOUND_BY", "Located", "ManifestEntry", "Revision", "closed_head", "full_folder", "locate", "manifest_entry",
-    "revisions_of",
+    "FOUND_BY", "AuditAccount", "Located", "ManifestEntry", "Revision", "audit_account",
+    "closed_head", "full_folder", "locate", "manifest_entry", "revisions_of",
 ]
 
 FOUND_BY = ("index", "day folders", "manifests")
@@ -36,7 +36,10 @@ Progress = Callable[[str], None]
 _LATE_DAYS = 7
 
 
-class _Account(Protocol):
+class AuditAccount(Protocol):
+    """What finding a recording needs of its account: a configured ``AccountSettings``, or a
+    ``StoredAccount`` that only the store knows (no ``start``: its day folders are not probed)."""
+
     @property
     def name(self) -> str: ...
 
@@ -44,7 +47,26 @@ class _Account(Protocol):
     def provider(self) -> str: ...
 
     @property
-    def start(self) -> datetime: ...
+    def start(self) -> datetime | None: ...
+
+
+def audit_account(storage: Storage, configured: Iterable[Any], name: str, providers: Iterable[str]) -> AuditAccount:
+    """The account ``name``: the configured one, else one the store holds (an auditor's config may
+    name no account at all), its provider found by one first-page listing of its index or its
+    folders per provider. ``KeyError`` if neither knows it."""
+    for account in configured:
+        if account.name == name:
+            return cast(AuditAccount, account)
+    for provider in providers:
+        for prefix in (f"{INDEX_PREFIX}/{provider}/{name}/", f"{provider}/{name}/"):
+            listing = storage.list(prefix)
+            found = next(iter(listing), None) is not None
+            close = getattr(listing, "close", None)
+            if close is not None:
+                close()
+            if found:
+                return StoredAccount(provider, name)
+    raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -80,7 +102,7 @@ class ManifestEntry:
     lines: list[dict[str, Any]]
 
 
-def locate(storage: Storage, account: _Account, recording_id: str, *, today: date | None = None,
+def locate(storage: Storage, account: AuditAccount, recording_id: str, *, today: date | None = None,
            progress: Progress | None = None) -> Located:
     """The folders of ``recording_id``; ``found_by`` names the way that found them (None: not archived).
 
@@ -110,7 +132,9 @@ def _safe(recording_id: str) -> str:
         raise ValueError(exc.message) from None
 
 
-def _by_day(storage: Storage, account: _Account, safe: str, today: date, tell: Progress) -> str | None:
+def _by_day(storage: Storage, account: AuditAccount, safe: str, today: date, tell: Progress) -> str | None:
+    if account.start is None:
+        return None  # an account only the store knows: its first day is unknown, the manifests tell
     first = account.start.astimezone(UTC).date()
     day = today + timedelta(days=1)  # a start time just past midnight UTC, seen from a clock behind
     while day >= first:
@@ -122,7 +146,7 @@ def _by_day(storage: Storage, account: _Account, safe: str, today: date, tell: P
     return None
 
 
-def _by_manifests(storage: Storage, account: _Account, recording_id: str, tell: Progress) -> str | None:
+def _by_manifests(storage: Storage, account: AuditAccount, recording_id: str, tell: Progress) -> str | None:
     base = storage.full_key("x")[:-1]
     for key in _manifest_keys(storage, account.name):
         tell(f"manifest {key.rsplit('/', 1)[-1]}")

@@ -56,8 +56,11 @@ class AccountRef(Protocol):
 
 @dataclass(frozen=True)
 class StoredAccount:
+    """An account found in storage, not in the config: no ``start`` is known for it."""
+
     provider: str
     name: str
+    start: datetime | None = None
 
 
 def stored_accounts(storage: Storage, progress: Any = None) -> list[StoredAccount]:
