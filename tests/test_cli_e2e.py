@@ -78,10 +78,10 @@ def test_run_once_against_simulate_and_s3(simulate_process: str, s3_bucket: Any,
         original = doc["objects"][0]
         body = client.get_object(Bucket=s3_bucket.name, Key=original["key"])
         data = body["Body"].read()
-        assert hashlib.sha256(data).hexdigest() == rec["sha256"] == original["sha256"], (key, rec)
-        assert body["Metadata"]["sha256"] == rec["sha256"]
+        assert hashlib.sha256(data).hexdigest() == rec["served_sha256"] == original["sha256"], (key, rec)
+        assert body["Metadata"]["sha256"] == rec["served_sha256"]
         assert body["Metadata"]["recording-id"] == doc["recording_id"]
-        assert original["key"].endswith("." + rec["ext"])
+        assert original["key"].endswith("." + rec["served_ext"])
 
     second = cli("run", "--once", "--json", "--config", str(config), env=env)
     assert second.returncode == 0, second.stderr

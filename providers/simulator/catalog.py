@@ -145,6 +145,9 @@ class SimRecording:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "vendor": self.vendor, "sha256": self.sha256, "size": self.size,
+            # what the media endpoint serves (a Siro video: its redacted audio-only file)
+            "served_sha256": hashlib.sha256(self.audio).hexdigest() if self.audio is not None else self.sha256,
+            "served_ext": "m4a" if self.audio is not None else self.ext,
             "ext": self.ext, "kind": self.kind, "state": self.state, "detail": self.detail,
             "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
