@@ -38,6 +38,7 @@ class VendorBase:
     def __init__(self, account: AccountSettings, client: VendorClient) -> None:
         self.account = account
         self.client = client
+        self.notices: list[str] = []
 
     @classmethod
     def client_auth(cls, account: AccountSettings) -> tuple[dict[str, str], dict[str, str]]:

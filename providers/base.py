@@ -135,3 +135,7 @@ class Provider(Protocol):
     def media_hosts(self) -> list[str]:
         """Hosts this vendor's media may come from by default, besides ``base_url``'s."""
         ...
+
+    #: what the vendor said during the last listing that an operator should read, but that fails
+    #: nothing (a Convoso lead it does not know); the pass takes them into its summary and clears them
+    notices: list[str]

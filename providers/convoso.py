@@ -133,6 +133,7 @@ class ConvosoProvider(VendorBase):
             except UnknownLead as exc:
                 if lead_id not in self.unknown_leads:
                     self.unknown_leads.append(lead_id)
+                self.notices.append(f"lead {lead_id} is unknown to Convoso: skipped ({exc.message})")
                 log.warning("convoso account %s: lead %s skipped: %s", self.account.name, lead_id, exc)
 
     def _list_lead(self, lead_id: str, base: Mapping[str, Any], fallback: datetime,

@@ -532,6 +532,10 @@ class TestConvoso(ProviderContract):
         assert acct.error is None and not summary.failed and acct.counts[Outcome.ARCHIVED] == 2
         self.assert_archived_exactly(sim, ctx.storage, [r.id for r in recs])
         assert "lead 404404 skipped" in caplog.text
+        [notice] = acct.notices  # and reported in the pass's summary and last_pass (status shows it)
+        assert "lead 404404 is unknown to Convoso" in notice
+        last = json.loads(ctx.storage.read_bytes(f"_state/{acct.account}/last_pass.json"))
+        assert last["notices"] == [notice]
 
 
 class TestConvosoCallLog(ProviderContract):

@@ -77,6 +77,8 @@ def print_summary(summary: PassSummary, console: Console | None = None, *, title
                 [_row(acct) for acct in summary.accounts],
                 right=[c for c in columns if c not in ("account", "provider", "status")])
     for acct in summary.accounts:
+        for notice in acct.notices:
+            console.print(f"  {acct.account}: {mask_secrets(notice)}", highlight=False)
         for value, count in sorted(acct.unknown_statuses.items()):
             console.print(f"  {acct.account}: unknown status {value!r} on {count} recording(s): held as not ready",
                           highlight=False)

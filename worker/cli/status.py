@@ -54,6 +54,8 @@ def account_status(settings: Settings, storage: Storage, name: str,
         warnings.append({"kind": "integrity_flags", "recordings": {rid: list(flags) for rid, flags in flagged.items()},
                          "message": "integrity flags in the last pass: " + ", ".join(
                              f"{rid} ({'/'.join(flags)})" for rid, flags in sorted(flagged.items())[:20])})
+    for notice in last.get("notices") or []:
+        warnings.append({"kind": "vendor_notice", "message": f"last pass: {notice}"})
     unknown = last.get("unknown_statuses") or {}
     if unknown:  # never silently dropped: the recordings wait as not ready, the values are named
         warnings.append({"kind": "unknown_status", "statuses": dict(unknown),

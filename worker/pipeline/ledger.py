@@ -60,6 +60,8 @@ class AccountLedger:
     flagged: dict[str, list[str]] = field(default_factory=dict)
     results: list[ArchiveResult] = field(default_factory=list)
     results_dropped: int = 0
+    #: what the vendor said that fails nothing but an operator should read (an unknown lead)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -110,6 +112,13 @@ class AccountLedger:
         else:
             self.attention_overflow[key] += 1
 
+    def take_notices(self, provider: Any) -> None:
+        """Move the provider's notices of this listing into the ledger (capped like the ids)."""
+        notices: list[str] = getattr(provider, "notices", [])
+        room = max(0, ATTENTION_CAP - len(self.notices))
+        self.notices.extend(notices[:room])
+        notices.clear()
+
     def fail(self, reason: str | None, message: str) -> None:
         self.error = message
         self.error_reason = reason
@@ -148,6 +157,7 @@ class AccountLedger:
             **{key: self.ids(key) for key in _ATTENTION.values()},
             "ids_not_listed": dict(self.attention_overflow),
             "flagged": self.flagged,
+            "notices": self.notices,
         }
         if with_results:
             data["recordings"] = [r.as_dict() for r in self.results]
