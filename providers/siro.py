@@ -282,7 +282,11 @@ def signed_url_of(document: Any, recording_id: str) -> tuple[str, datetime | Non
                 url = place[key]
         if expires is None:
             expires = place.get("expiresAt")
-    if not isinstance(url, str) or urlsplit(url).scheme.lower() not in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme.lower() if isinstance(url, str) else ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not a URL we can follow
+        scheme = ""
+    if scheme not in ("http", "https"):
         raise PermanentError(f"{where}: no http(s) URL in it", recording_id=recording_id)
     try:
         expires_at = optional_time(expires, f"{where}: expiresAt")

@@ -364,6 +364,7 @@ def test_the_signed_url_is_read_tolerantly(build: Any, body: Any) -> None:
 
 @pytest.mark.parametrize("answer", [
     reply({"data": {}}), reply({"data": {"signedUrl": "gs://bucket/r1.m4a"}}), reply([SIGNED]),
+    reply({"data": {"signedUrl": "https://[::1/r1.m4a"}}),  # urlsplit refuses it: parked, no traceback
     reply({"message": "bad id"}, 400),
 ])
 def test_a_bad_signed_url_answer_parks_only_that_recording(build: Any, answer: httpx.Response) -> None:
