@@ -205,3 +205,35 @@ def test_an_auditor_config_with_no_account_shows_and_exports_what_storage_holds(
     assert any(name.endswith("/original.wav") for name in _rehash(out))
     unknown = _audit(auditor, "show", "--account", "nobody", "--id", recs[0].id)
     assert unknown.exit_code == 2 and "no account named 'nobody'" in unknown.output
+
+
+def test_a_stored_hash_that_disagrees_is_named_by_show_and_export(tmp_path: Path, sim: Any, s3_bucket: Any) -> None:
+    """The ``sha256`` user metadata S3 keeps beside each object is compared too (metadata.json's own
+    included): a store whose record of an object's hash was rewritten is a problem, exit 1."""
+    from tests._compliance import s3_storage_table
+    from tests.fixtures.s3 import make_s3_storage
+
+    recs = sim.add("convirza", 1, kind="wav", seconds=1.0)
+    config = make_config(tmp_path, sim, s3_storage_table(s3_bucket))
+    assert invoke(config, sim, "run", "--once").exit_code == 0
+    storage = make_s3_storage(s3_bucket, "arch")
+    meta_key, doc = documents(storage)[recs[0].id]
+    original = next(o for o in doc["objects"] if o["role"] == "original")
+    fine = _audit(config, "show", "--account", "c-convirza", "--id", recs[0].id, "--json")
+    assert fine.exit_code == 0 and json.loads(fine.stdout)["problems"] == []
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=original["key"])
+    s3_bucket.client.copy_object(Bucket=s3_bucket.name, Key=original["key"], MetadataDirective="REPLACE",
+                                 CopySource={"Bucket": s3_bucket.name, "Key": original["key"]},
+                                 Metadata={**head["Metadata"], "sha256": "0" * 64}, ContentType="audio/wav")
+
+    shown = _audit(config, "show", "--account", "c-convirza", "--id", recs[0].id, "--json")
+    assert shown.exit_code == 1
+    assert json.loads(shown.stdout)["problems"] == [{"key": original["key"], "expected": original["sha256"],
+                                                     "found": "0" * 64,
+                                                     "problem": "sha256 user metadata differs from metadata.json"}]
+    exported = _audit(config, "export", "--account", "c-convirza", "--id", recs[0].id, "--out",
+                      str(tmp_path / "out"), "--json")
+    assert exported.exit_code == 1
+    assert [(p["key"], p["found"]) for p in json.loads(exported.stdout)["problems"]] == [(original["key"], "0" * 64)]
+    assert meta_key.endswith("metadata.json")
+    storage.close()

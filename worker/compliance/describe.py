@@ -25,7 +25,7 @@ from worker.compliance.lookup import (
 )
 from worker.compliance.walker import objects_of
 
-__all__ = ["SHOW_SCHEMA", "describe_recording"]
+__all__ = ["SHOW_SCHEMA", "describe_recording", "recorded_hash_agrees"]
 
 SHOW_SCHEMA = "recarchive.show/1"
 
@@ -59,14 +59,16 @@ def _revision(storage: Storage, account: AuditAccount, revision: Revision, head:
     doc = revision.document
     content_types = {str(o.get("key")): o.get("content_type") for o in doc.get("objects", []) if isinstance(o, dict)}
     objects = []
-    for obj in objects_of(storage, revision.metadata_key, doc):
+    listed = objects_of(storage, revision.metadata_key, doc)
+    original_sha = next((obj.sha256 for obj in listed if obj.role == "original"), None)
+    for obj in listed:
         info = storage.head(obj.key)
         objects.append(_object(storage, obj.full_key, obj.role, content_types.get(obj.full_key), obj.size,
-                               obj.sha256, info, problems))
+                               obj.sha256, info, problems, original_sha))
     body = storage.read_bytes(revision.metadata_key)
     meta_info = storage.head(revision.metadata_key)
     objects.append(_object(storage, storage.full_key(revision.metadata_key), "metadata", "application/json",
-                           len(body), hashlib.sha256(body).hexdigest(), meta_info, problems))
+                           len(body), hashlib.sha256(body).hexdigest(), meta_info, problems, original_sha))
     entry = manifest_entry(storage, account.name, revision, closed_head=head)
     return {
         "revision": revision.number,
@@ -79,17 +81,25 @@ def _revision(storage: Storage, account: AuditAccount, revision: Revision, head:
     }
 
 
+def recorded_hash_agrees(role: str, stored_sha: str | None, sha256: str, original_sha: str | None) -> bool:
+    """Whether the ``sha256`` user metadata the store keeps beside an object agrees with the hash
+    expected for it (absent: nothing to compare). A ``metadata.json`` written before 0.2 carries
+    its original's hash there, not its own: that is accepted for the ``metadata`` role."""
+    if stored_sha is None:
+        return True
+    found = stored_sha.lower()
+    return found == sha256 or (role == "metadata" and original_sha is not None and found == original_sha)
+
+
 def _object(storage: Storage, full_key: str, role: str, content_type: Any, size: int, sha256: str,
-            info: ObjectInfo | None, problems: list[dict[str, Any]]) -> dict[str, Any]:
+            info: ObjectInfo | None, problems: list[dict[str, Any]], original_sha: str | None) -> dict[str, Any]:
     stored_sha = (info.metadata.get("sha256") or None) if info is not None else None
     if info is None:
         problems.append({"key": full_key, "problem": "missing", "expected": f"{sha256} {size}", "found": None})
     elif info.size != size:
         problems.append({"key": full_key, "problem": "size differs from metadata.json", "expected": str(size),
                          "found": str(info.size)})
-    elif role != "metadata" and stored_sha is not None and stored_sha.lower() != sha256:
-        # (a metadata.json's own ``sha256`` user metadata names its original's hash, which the
-        # pipeline uses to recognise its own commit: only its manifest line proves its bytes)
+    elif not recorded_hash_agrees(role, stored_sha, sha256, original_sha):
         problems.append({"key": full_key, "problem": "sha256 user metadata differs from metadata.json",
                          "expected": sha256, "found": stored_sha})
     retention = info.retention if info is not None else None

@@ -11,8 +11,8 @@ What lands in ``--out`` mirrors the store's own layout, keys relative to the sto
     MANIFEST.sha256                             ``sha256sum -c`` format, every file above
 
 Every byte is streamed from the store to the file through SHA-256 (never held whole) and compared on
-the way out: each object with its ``metadata.json``; each ``metadata.json`` and object with its
-manifest line; each closed manifest with the
+the way out: each object with its ``metadata.json`` and with the ``sha256`` user metadata the store
+keeps beside it; each ``metadata.json`` and object with its manifest line; each closed manifest with the
 ``prev_sha256`` the next day's manifest names. A mismatch is a problem (exit 1); the file is still
 written, so what the store holds can be examined, and ``MANIFEST.sha256`` always lists what was
 actually written.
@@ -38,6 +38,7 @@ from typing import Any
 from storage.base import Storage
 from storage.keys import manifest_key
 from worker.compliance._manifest_layout import DAY_FILE, root
+from worker.compliance.describe import recorded_hash_agrees
 from worker.compliance.lookup import (
     AuditAccount,
     Revision,
@@ -184,10 +185,11 @@ def _copy_folder(storage: Storage, writer: _Writer, folder: str,
     revisions, _others = revisions_of(storage, folder)
     out: list[tuple[Revision, str]] = []
     for revision in revisions:
-        # its bytes are proven by its manifest line (_check_lines): a metadata.json's ``sha256`` user
-        # metadata names its original's hash, not its own
+        listed = objects_of(storage, revision.metadata_key, revision.document)
+        original_sha = next((obj.sha256 for obj in listed if obj.role == "original"), None)
         meta_sha, _size = writer.stream(revision.metadata_key, storage.iter_bytes(revision.metadata_key))
-        for obj in objects_of(storage, revision.metadata_key, revision.document):
+        _check_recorded(storage, revision.metadata_key, "metadata", meta_sha, original_sha, result)
+        for obj in listed:
             try:
                 sha, size = writer.stream(obj.key, storage.iter_bytes(obj.key))
             except FileNotFoundError:
@@ -196,8 +198,19 @@ def _copy_folder(storage: Storage, writer: _Writer, folder: str,
             if (sha, size) != (obj.sha256, obj.size):
                 result.problems.append(Problem(obj.full_key, "altered", expected=f"{obj.sha256} {obj.size}",
                                                found=f"{sha} {size}"))
+            _check_recorded(storage, obj.key, obj.role, obj.sha256, original_sha, result)
         out.append((revision, meta_sha))
     return out
+
+
+def _check_recorded(storage: Storage, key: str, role: str, sha256: str, original_sha: str | None,
+                    result: ExportResult) -> None:
+    """The ``sha256`` user metadata the store keeps beside the object, against the expected hash."""
+    info = storage.head(key)
+    stored = (info.metadata.get("sha256") or None) if info is not None else None
+    if not recorded_hash_agrees(role, stored, sha256, original_sha):
+        result.problems.append(Problem(storage.full_key(key), "sha256 user metadata differs", expected=sha256,
+                                       found=stored))
 
 
 def _check_lines(storage: Storage, revision: Revision, meta_sha: str, lines: list[dict[str, Any]],
