@@ -606,3 +606,52 @@ def test_local_a_full_disk_is_a_retryable_disk_error(local, tmp_path):
     with pytest.raises(DiskError) as caught:
         local.put_bytes("p/a/original.wav", b"x", content_type="audio/wav")
     assert isinstance(caught.value, RetryableError)
+
+
+# ----------------------------------------------------------------- placement: never replace, never delete
+
+
+def test_placement_reuses_the_same_bytes_locks_them_and_reports_other_bytes(store, tmp_path):
+    from storage.placement import OtherBytes, Placed, place_file, verified
+
+    key = "p/a/2026/02/14/9/original.wav"
+    ours = tmp_path / "ours.wav"
+    ours.write_bytes(b"RIFF-ours")
+    sha = hashlib.sha256(b"RIFF-ours").hexdigest()
+    meta = {**metadata_for("9"), "sha256": sha}
+    # an attempt that died before its commit left the same bytes, unlocked (an older version)
+    store.put_bytes(key, b"RIFF-ours", content_type="audio/wav", metadata=meta)
+    lock = WriteLock(Retention("GOVERNANCE", datetime.now(UTC) + timedelta(days=1))) if store.enforces_retention \
+        else LOCK
+    if store.enforces_retention and not _has_object_lock(store):
+        lock = None
+    placed = place_file(store, key, ours, sha256=sha, size=9, content_type="audio/wav", metadata=meta, lock=lock)
+    assert placed is Placed.PRESENT
+    if lock is not None:
+        assert store.head(key).retention is not None  # the leftover is locked now
+    theirs = tmp_path / "theirs.wav"
+    theirs.write_bytes(b"RIFF-other")
+    with pytest.raises(OtherBytes) as caught:
+        place_file(store, key, theirs, sha256=hashlib.sha256(b"RIFF-other").hexdigest(), size=10,
+                   content_type="audio/wav", metadata=meta, lock=None)
+    assert caught.value.existing.metadata["sha256"] == sha
+    assert b"".join(store.iter_bytes(key)) == b"RIFF-ours"  # nothing replaced, nothing deleted
+    info, digest = verified(store, key)
+    assert digest == sha and info.size == 9
+
+
+def _has_object_lock(store) -> bool:
+    try:
+        store.check(need_object_lock=True)
+    except StorageUnavailable:
+        return False
+    return True
+
+
+def test_placement_refuses_to_adopt_bytes_that_do_not_match_their_own_metadata(local, tmp_path):
+    from storage.placement import verified
+
+    key = "p/a/2026/02/14/9/rendition.mp3"
+    local.put_bytes(key, b"ID3-real", content_type="audio/mpeg", metadata={"sha256": "0" * 64})
+    with pytest.raises(StorageError, match="do not match"):
+        verified(local, key)
