@@ -53,7 +53,7 @@ file is its redacted audio.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -113,6 +113,15 @@ class SiroProvider(VendorBase):
 
     def media_hosts(self) -> list[str]:
         return list(MEDIA_HOSTS)
+
+    def check_credentials(self) -> str:
+        """``recarchive doctor``'s probe: both credentials, each where it is used — the organisation
+        token by one listing page of the last hour, the OAuth app by minting an access token (kept,
+        never shown). Raises ``AuthError`` naming which one was refused."""
+        now = datetime.now(UTC)
+        next(iter(self.list_recordings(Window(now - timedelta(hours=1), now))), None)
+        self.tokens.get()
+        return "organisation token listed; OAuth app minted a user-scoped access token"
 
     # -- listing -------------------------------------------------------------------------------
 

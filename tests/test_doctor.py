@@ -35,13 +35,13 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def _config(tmp_path: Path, sim: Simulator, *, bucket: str, endpoint: str, broker: str,
-            retention: bool = True, rendition: str = "mp3") -> Path:
+            retention: bool = True, rendition: str = "mp3", vendors: tuple[str, ...] = VENDORS) -> Path:
     lines = ["[storage]", f'url = "s3://{bucket}/recordings"', f'endpoint_url = "{endpoint}"',
              'region = "us-east-1"', "", "[transcode]", f'rendition = "{rendition}"', "",
              "[broker]", f'url = "{broker}"', ""]
     if retention:
         lines += ["[retention]", 'mode = "GOVERNANCE"', "days = 1", ""]
-    for vendor in VENDORS:
+    for vendor in vendors:
         lines += ["[[accounts]]"] + [f"{key} = {json.dumps(value)}" for key, value in sim.account(vendor).items()]
     path = tmp_path / "recarchive.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -130,6 +130,26 @@ def test_doctor_names_a_refused_token(tmp_path: Path, sim: Simulator, s3_lock_bu
     failures = _failures(lines)
     assert len(failures) == 1 and failures[0].startswith("FAIL  credentials sim-salesloft:"), lines
     assert wrong not in "\n".join(lines)
+    assert any(line.startswith("ok    credentials sim-convirza:") for line in lines)
+
+
+def test_doctor_names_a_refused_siro_oauth_app(tmp_path: Path, sim: Simulator, s3_lock_bucket: S3Bucket,
+                                               redis_server: RedisServer) -> None:
+    """Siro has two credentials: the listing token can be right while the OAuth app that signs media
+    is not — the doctor mints a token to prove the second one too."""
+    from providers.simulator import siro
+
+    config = _config(tmp_path, sim, bucket=s3_lock_bucket.name, endpoint=s3_lock_bucket.endpoint_url,
+                     broker=redis_server.url, vendors=("siro", "convirza"))
+    code, lines = _doctor(config, _env(sim))
+    assert code == 0, lines
+    assert any(line.startswith("ok    credentials sim-siro:") and "minted" in line for line in lines), lines
+    wrong = "not-the-client-secret-5678"
+    code, lines = _doctor(config, _env(sim, **{siro.OAUTH_SECRET_ENV: wrong}))
+    assert code == 1, lines
+    failures = _failures(lines)
+    assert len(failures) == 1 and failures[0].startswith("FAIL  credentials sim-siro:"), lines
+    assert "oauth_client_secret_env" in failures[0] and wrong not in "\n".join(lines)
     assert any(line.startswith("ok    credentials sim-convirza:") for line in lines)
 
 
