@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ _READINESS_OUTCOME = {
 
 def archive_recording(
     ctx: ArchiveContext, account: AccountSettings, recording: Recording, *, force: bool = False,
-    commit: bool = True, empty_folder: bool = False,
+    commit: bool = True, empty_folder: bool = False, transfer_slot: AbstractContextManager[Any] | None = None,
 ) -> ArchiveResult:
     """Archive one recording; never raises for a recording-level failure (it is parked instead).
 
@@ -66,7 +67,9 @@ def archive_recording(
     stored original is returned as ``Outcome.STAGED`` with ``result.staged`` for ``commit_staged``.
     ``empty_folder``: the caller listed the recording's folder moments ago and it held nothing (a
     pass's ``scan_folders``), so there is no commit to read and no other original to meet; a racing
-    writer since then is still met by the conditional writes.
+    writer since then is still met by the conditional writes. ``transfer_slot`` (a semaphore) is held
+    while the recording's bytes move (download, checks, the original's upload) and released for the
+    commit's small writes, so a pass's ``--concurrency`` bounds transfers, not every request.
     """
     started = time.monotonic()
     result = ArchiveResult(account.name, account.provider, recording.recording_id, Outcome.ARCHIVED,
@@ -81,11 +84,13 @@ def archive_recording(
                                 recording_id=recording.recording_id)
         prefix = recording_prefix(account.provider, account.name, recording.started_at, recording.recording_id)
         committed = None if empty_folder else _committed(ctx, prefix)
-        if committed is not None and not force:
-            result.outcome = Outcome.UNCHANGED
-            ensure_retention(ctx, account, recording, prefix, committed)
-            return result
-        _archive(ctx, handle, recording, prefix, committed, result, commit, empty_folder)
+        if committed is not None:
+            ensure_retention(ctx, account, recording, prefix, committed)  # a re-archive locks it too
+            if not force:
+                result.outcome = Outcome.UNCHANGED
+                return result
+        _archive(ctx, handle, recording, prefix, committed, result, commit, empty_folder,
+                 transfer_slot or nullcontext())
     return result
 
 
@@ -100,9 +105,11 @@ def _committed(ctx: ArchiveContext, prefix: str) -> dict[str, Any] | None:
 
 
 def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
-             committed: dict[str, Any] | None, result: ArchiveResult, commit: bool, empty_folder: bool) -> None:
+             committed: dict[str, Any] | None, result: ArchiveResult, commit: bool, empty_folder: bool,
+             transfer_slot: AbstractContextManager[Any]) -> None:
     with ctx.workdir.temp_file(".media") as path:
-        staged = _stage(ctx, handle, recording, prefix, committed, result, path, empty_folder)
+        with transfer_slot:
+            staged = _stage(ctx, handle, recording, prefix, committed, result, path, empty_folder)
         if staged is None:
             return
         if not commit:

@@ -6,8 +6,8 @@ Both choose the window (``discovery_window``), stream the listing in batches, tr
 days that ended). They differ only in who archives: ``run_pass`` submits to a thread pool here, the
 daemon's discovery (``worker.daemon.bodies``) enqueues a task per recording.
 
-Streaming: discovery and archiving overlap through a bounded number of jobs in flight (twice the
-concurrency), so memory does not grow with the number of listed recordings. Each batch's folders are
+Streaming: discovery and archiving overlap through a bounded number of jobs in flight (three times
+the concurrency), so memory does not grow with the number of listed recordings. Each batch's folders are
 listed once per day folder (``scan_folders``): committed recordings are skipped without a request of
 their own, and a new recording whose folder is empty goes straight to its download and upload. The watermark advances
 only past recordings that are archived, parked, or otherwise final (CONTRACT §4.6): to the earliest
@@ -19,6 +19,7 @@ crash hours into a backfill resumes near where it stopped instead of re-listing 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ def settle_account(ctx: ArchiveContext, account: AccountSettings, ledger: Accoun
     """The end of an account's pass: watermark (unless the window was given by hand or the account
     failed), ``last_pass`` for ``status``, then the observers (manifests close the days that ended)."""
     ledger.api_calls = ctx.api_calls(account.name)
+    ledger.take_notices(ctx.handle(account).provider)
     if ledger.error is None and ledger.window is not None:
         if not manual_window:
             mark = min([*([ledger.holding] if ledger.holding else []), ledger.window.until])
@@ -133,6 +135,10 @@ def run_pass(
     now = datetime.now(UTC).replace(microsecond=0)
     manual_window = since is not None or until is not None
     limit = max(1, concurrency)
+    # ``concurrency`` transfers at once (download, checks, upload of the original); as many threads
+    # again finish commits (metadata.json, manifest entry, index: small writes that wait on the
+    # store), so a transfer slot never idles behind them (rclone's --transfers beside its checkers)
+    transfers = threading.BoundedSemaphore(limit)
     in_flight: dict[Future[ArchiveResult], _Job] = {}
 
     def collect(block_until: int) -> None:
@@ -160,7 +166,7 @@ def run_pass(
                                 "seconds": round(result.seconds, 3)})
                 emit("finished", (job.ledger, result))
 
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="archive") as pool:
+    with ThreadPoolExecutor(max_workers=2 * limit, thread_name_prefix="archive") as pool:
         for account in accounts:
             ledger = AccountLedger(account.name, account.provider)
             summary.accounts.append(ledger)
@@ -185,9 +191,9 @@ def run_pass(
                                 ledger.unarchived(recording)
                             ledger.note(outcome, recording.recording_id)
                             continue
-                        collect(2 * limit - 1)
+                        collect(3 * limit - 1)
                         emit("started", (ledger, recording))
-                        future = pool.submit(archive_recording, ctx, account, recording,
+                        future = pool.submit(archive_recording, ctx, account, recording, transfer_slot=transfers,
                                              empty_folder=recording.recording_id not in folders.occupied)
                         in_flight[future] = _Job(ledger, account, recording)
                     if ledger.error is not None:
