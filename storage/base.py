@@ -83,8 +83,9 @@ class Storage(Protocol):
         ...
 
     def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
-                 lock: WriteLock | None = None) -> ObjectInfo:
-        """Store a local file; never overwrites."""
+                 lock: WriteLock | None = None, content_md5: str | None = None) -> ObjectInfo:
+        """Store a local file; never overwrites. ``content_md5`` (base64), when the caller hashed the
+        file already (while downloading it), spares a second read and lets the store check the bytes."""
         ...
 
     def put_bytes(

@@ -214,7 +214,8 @@ class LocalStorage:
         return self._write(key, _read_chunks(stream), content_type, metadata, overwrite=False, lock=lock)
 
     def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
-                 lock: WriteLock | None = None) -> ObjectInfo:
+                 lock: WriteLock | None = None, content_md5: str | None = None) -> ObjectInfo:
+        del content_md5  # a local copy is not checked against it
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed below; an unreadable spool is a disk error
         except OSError as exc:

@@ -266,22 +266,25 @@ class S3Storage:
                           metadata=dict(args["Metadata"]), last_modified=datetime.now(UTC))
 
     def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
-                 lock: WriteLock | None = None) -> ObjectInfo:
+                 lock: WriteLock | None = None, content_md5: str | None = None) -> ObjectInfo:
         """A local file: one conditional PUT streamed from disk up to ``SINGLE_PUT_MAX`` (what rclone
         and the AWS CLI do too: fewer requests, and the store checks ``If-None-Match`` itself), else
-        parallel parts through ``put_stream``."""
+        parallel parts through ``put_stream``. ``content_md5``: the file's MD5 as the caller computed it
+        while writing it (the store refuses the upload if the bytes sent differ); else it is read here."""
         size = path.stat().st_size
         if size > self.single_put_max:
             with open(path, "rb") as handle:
                 return self.put_stream(key, handle, content_type=content_type, metadata=metadata, lock=lock)
         args = self._write_args(content_type, metadata, lock)
         with open(path, "rb") as handle:
-            digest = hashlib.md5(usedforsecurity=False)
-            while chunk := handle.read(1024 * 1024):
-                digest.update(chunk)
-            handle.seek(0)
+            if content_md5 is None:
+                digest = hashlib.md5(usedforsecurity=False)
+                while chunk := handle.read(1024 * 1024):
+                    digest.update(chunk)
+                handle.seek(0)
+                content_md5 = base64.b64encode(digest.digest()).decode("ascii")
             request = {"Bucket": self.bucket, "Key": self.full_key(key), "Body": handle, "ContentLength": size,
-                       "ContentMD5": base64.b64encode(digest.digest()).decode("ascii"), **args}
+                       "ContentMD5": content_md5, **args}
             with self._errors("upload", key):
                 response = self._exclusive(self._client.put_object, request)
         self._locked(key, lock)

@@ -146,7 +146,8 @@ def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, pre
         extra["integrity"] = integrity
     meta = user_meta(account, recording, download.sha256)
     claim = place_original(ctx, prefix, f"original.{ext}", path, sha256=download.sha256, size=download.size,
-                           content_type=CONTENT_TYPES[ext], metadata=meta, known=known, empty_folder=empty_folder)
+                           content_type=CONTENT_TYPES[ext], metadata=meta, known=known, empty_folder=empty_folder,
+                           content_md5=download.content_md5)
     if claim is None:  # a committed original of this recording already has these bytes
         result.outcome = Outcome.UNCHANGED
         return None

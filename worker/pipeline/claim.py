@@ -89,13 +89,15 @@ def await_commit(ctx: ArchiveContext, prefix: str, wait: float = COMMIT_WAIT) ->
 
 def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, sha256: str, size: int,
                    content_type: str, metadata: dict[str, str],
-                   known: set[str] | None = None, empty_folder: bool = False) -> Claim | None:
+                   known: set[str] | None = None, empty_folder: bool = False,
+                   content_md5: str | None = None) -> Claim | None:
     """Put our original at ``{prefix}{name}`` or, when other bytes are committed there, in the next
     revision folder; None when some committed original of the recording already has our bytes.
 
     ``known``: SHA-256 of the recording's committed originals, when the caller already read them
     (a re-archive): then ``prefix`` is already the revision folder to try first. ``empty_folder``:
     the caller saw ``prefix`` empty moments ago, so the first try skips the look for another original.
+    ``content_md5``: the MD5 hashed while downloading, sent so the store checks the upload against it.
     """
     from worker.pipeline.commit import base_prefix, revisions
 
@@ -112,7 +114,7 @@ def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, s
                 if info is not None:
                     raise OtherBytes(f"{other} holds another original", info)
             place_file(ctx.storage, key, source, sha256=sha256, size=size, content_type=content_type,
-                       metadata=metadata, lock=lock)
+                       metadata=metadata, lock=lock, content_md5=content_md5)
             revision = None if prefix == base else int(prefix.rstrip("/").rsplit("/r", 1)[1])
             return Claim(prefix, StoredObject(ctx.storage.full_key(key), "original", content_type, size, sha256),
                          revision)

@@ -35,6 +35,8 @@ class Downloaded:
     size: int
     sniffed: Sniffed
     link: MediaLink
+    #: base64 MD5 of the spooled bytes (hashed as they arrived): the upload's Content-MD5
+    content_md5: str | None = None
 
 
 def download_recording(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, path: Path) -> Downloaded:
@@ -66,7 +68,7 @@ def download_recording(ctx: ArchiveContext, handle: AccountHandle, recording: Re
                 if link.expected_size is not None and spool.size != link.expected_size:
                     raise ChecksumMismatch(
                         f"received {spool.size} bytes, the vendor announced {link.expected_size}", recording_id=rid)
-                return Downloaded(sha, spool.size, sniffed, link)
+                return Downloaded(sha, spool.size, sniffed, link, spool.content_md5)
             except NotMedia:
                 # an expired-link page served with 200 looks like this too: one fresh link, then park
                 if refreshed_for_not_media:

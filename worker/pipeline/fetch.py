@@ -10,6 +10,7 @@ bytes already spooled (or restarted when the server ignores ``Range``), so the r
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class Spool:
     head_check: Callable[[bytes], None] | None = None
     _head_checked: bool = False
     _sha: Any = field(default_factory=hashlib.sha256)
+    #: MD5 too, in the same pass: the store checks it (Content-MD5) against the bytes it receives, so
+    #: the upload needs no second read of the spool, and what it stores is what was hashed here
+    _md5: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
     _file: IO[bytes] | None = None
 
     def __enter__(self) -> Spool:
@@ -74,6 +78,7 @@ class Spool:
         if len(self.head) < SNIFF_BYTES:
             self.head += chunk[: SNIFF_BYTES - len(self.head)]
         self._sha.update(chunk)
+        self._md5.update(chunk)
         self.size += len(chunk)
         if not self._head_checked and len(self.head) >= SNIFF_BYTES:
             self.check_head()
@@ -92,6 +97,7 @@ class Spool:
         self.size = 0
         self.head = bytearray()
         self._sha = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
         self._head_checked = False
         self.restarts += 1
 
@@ -105,6 +111,11 @@ class Spool:
     @property
     def sha256(self) -> str:
         return str(self._sha.hexdigest())
+
+    @property
+    def content_md5(self) -> str:
+        """The base64 MD5 of everything written (an HTTP ``Content-MD5`` value)."""
+        return base64.b64encode(self._md5.digest()).decode("ascii")
 
 
 def fetch_into(
