@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from worker.pipeline.commit import (
 )
 from worker.pipeline.context import AccountHandle, ArchiveContext
 from worker.pipeline.download import download_recording
+from worker.pipeline.rendition import Rendering, rendered_ahead
 from worker.pipeline.results import ArchiveResult, Outcome
 from worker.pipeline.settle import settled
 from worker.pipeline.sniff import CONTENT_TYPES
@@ -107,9 +109,16 @@ def _committed(ctx: ArchiveContext, prefix: str) -> dict[str, Any] | None:
 def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
              committed: dict[str, Any] | None, result: ArchiveResult, commit: bool, empty_folder: bool,
              transfer_slot: AbstractContextManager[Any]) -> None:
-    with ctx.workdir.temp_file(".media") as path:
+    with ctx.workdir.temp_file(".media") as path, ExitStack() as encoding:
+        ahead: list[Rendering] = []
+        fmt = ctx.settings.transcode.rendition
+
+        def checked() -> None:  # the spool is verified: its rendition is encoded while the original uploads
+            if commit and committed is None and fmt != "none":
+                ahead.append(encoding.enter_context(rendered_ahead(ctx, path, fmt)))
+
         with transfer_slot:
-            staged = _stage(ctx, handle, recording, prefix, committed, result, path, empty_folder)
+            staged = _stage(ctx, handle, recording, prefix, committed, result, path, empty_folder, checked)
         if staged is None:
             return
         if not commit:
@@ -117,11 +126,13 @@ def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, p
             result.staged = staged
             result.bytes = staged.original.size
             return
-        write_commit(ctx, handle.account, recording, staged, path, result, placed_now=True)
+        write_commit(ctx, handle.account, recording, staged, path, result, placed_now=True,
+                     ahead=ahead[0] if ahead else None)
 
 
 def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
-           committed: dict[str, Any] | None, result: ArchiveResult, path: Path, empty_folder: bool) -> Staged | None:
+           committed: dict[str, Any] | None, result: ArchiveResult, path: Path, empty_folder: bool,
+           checked: Callable[[], None] = lambda: None) -> Staged | None:
     """Download, verify and store the original; None when the bytes are already archived."""
     account = handle.account
     download = download_recording(ctx, handle, recording, path)
@@ -131,6 +142,7 @@ def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, pre
         log.info("%s/%s does not decode; downloading once more", account.name, recording.recording_id)
         download = download_recording(ctx, handle, recording, path)
         media, integrity = inspect_spool(ctx, path, download, recording)
+    checked()
     ext = extension(download.sniffed, media)
     if download.link.redacted:  # what the vendor serves is its redacted version (Siro): say so
         media = {**(media or {}), "redacted": True}
