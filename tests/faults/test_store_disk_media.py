@@ -136,3 +136,59 @@ def test_wavs_never_finalised_are_measured_by_their_bytes(
     assert report.ok, report.describe()
     fault_table.add("WAV header never finalised (sizes 0, 0xFFFFFFFF)", 1, report, time.monotonic() - started,
                     notes="archived at 3.0 s measured from the bytes, header_duration_mismatch recorded")
+
+
+class _Always:
+    """A discovery lock and enqueue dedupe that never refuse (one process, no Redis needed)."""
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self, *_: object) -> None:
+        return None
+
+    def claim(self, *_: object) -> bool:
+        return True
+
+
+def test_recordings_committed_without_a_lock_are_locked_by_the_daemons_discovery(
+        sim_factory: Callable[..., Simulator], s3_lock_bucket: S3Bucket, tmp_path: Path,
+        fault_table: FaultTable) -> None:
+    """[retention] added after recordings were archived (or an older version's commit): verify fails,
+    the daemon's next discovery pass locks every committed object, verify passes."""
+    from tests.fixtures.s3 import make_s3_storage
+    from worker.compliance.session import open_context
+    from worker.daemon.bodies import discover_and_enqueue
+
+    started = time.monotonic()
+    sim = sim_factory()
+    recs = sim.add("convirza", 3, kind="wav", seconds=0.5)
+    storage = {"url": f"s3://{s3_lock_bucket.name}/recordings", "endpoint_url": s3_lock_bucket.endpoint_url,
+               "region": REGION, "work_dir": str(tmp_path / "work")}
+    account = sim.account("convirza")
+    config = write_config(tmp_path / "recarchive.toml", storage, [account])
+    env = {**os.environ, **sim.environ()}
+    assert _cli(config, env, "run", "--once").returncode == 0  # archived without a lock
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write('\n[retention]\nmode = "GOVERNANCE"\ndays = 1\nlegal_hold = true\n')
+    before = _cli(config, env, "verify")
+    assert before.returncode == 1 and "no Object Lock retention" in before.stdout + before.stderr
+    retention = {"mode": "GOVERNANCE", "days": 1, "legal_hold": True}
+    settings = settings_from_mapping({"storage": storage, "accounts": [account], "retention": retention},
+                                     sim.environ())
+    ctx = open_context(settings)
+    queued: list[Any] = []
+    try:
+        summary = discover_and_enqueue(ctx, settings.accounts[0], queued.append, _Always(), _Always())
+    finally:
+        ctx.close()
+    assert queued == [] and summary.found == len(recs)  # committed: nothing to download again
+    store = make_s3_storage(s3_lock_bucket)
+    checker = checker_for(store, sim, settings.accounts, s3_lock_bucket, retention=True, legal_hold=True)
+    report = checker.check()
+    store.close()
+    assert report.ok, report.describe()
+    after = _cli(config, env, "verify")
+    assert after.returncode == 0, after.stdout[-2000:] + after.stderr[-2000:]
+    fault_table.add("retention added later: daemon discovery locks", 1, report, time.monotonic() - started,
+                    notes="verify exit 1 before the discovery pass, 0 after; nothing downloaded again")
