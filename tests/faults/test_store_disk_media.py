@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -192,3 +193,43 @@ def test_recordings_committed_without_a_lock_are_locked_by_the_daemons_discovery
     assert after.returncode == 0, after.stdout[-2000:] + after.stderr[-2000:]
     fault_table.add("retention added later: daemon discovery locks", 1, report, time.monotonic() - started,
                     notes="verify exit 1 before the discovery pass, 0 after; nothing downloaded again")
+
+
+def test_an_abandoned_original_with_other_bytes_is_committed_as_it_stands_and_the_new_bytes_revised(
+        sim_factory: Callable[..., Simulator], tmp_path: Path, fault_table: FaultTable) -> None:
+    """A run died a day ago after storing an original, before its commit; the vendor has re-rendered
+    the call since. The next run deletes nothing: the old original is read back, checked and committed
+    (``adopted``), the vendor's current bytes become ``r2/``; verify exits 0."""
+    from storage.keys import recording_prefix
+    from storage.metadata import s3_user_metadata
+
+    started = time.monotonic()
+    sim = sim_factory()
+    rec = sim.add("convirza", 1, kind="wav", seconds=1.0)[0]
+    account = sim.account("convirza")
+    root = tmp_path / "archive"
+    store = LocalStorage(root)
+    old = make_media("wav", 1.0, f"{rec.id}-first-take")
+    assert old != rec.data
+    prefix = recording_prefix("convirza", account["name"], rec.started_at, rec.id)
+    store.put_bytes(prefix + "original.wav", old, content_type="audio/wav", metadata=s3_user_metadata(
+        sha256=hashlib.sha256(old).hexdigest(), provider="convirza", account=account["name"], recording_id=rec.id))
+    day_ago = time.time() - 86400
+    os.utime(root / (prefix + "original.wav"), (day_ago, day_ago))
+    storage = {"url": root.as_uri(), "work_dir": str(tmp_path / "work")}
+    config = write_config(tmp_path / "recarchive.toml", storage, [account])
+    env = {**os.environ, **sim.environ()}
+    done = _cli(config, env, "run", "--once")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    base = json.loads(store.read_bytes(prefix + "metadata.json"))
+    assert base["objects"][0]["sha256"] == hashlib.sha256(old).hexdigest() and "adopted" in base
+    revision = json.loads(store.read_bytes(prefix + "r2/metadata.json"))
+    assert revision["objects"][0]["sha256"] == rec.sha256 and revision["revision"] == 2
+    settings = settings_from_mapping({"storage": storage, "accounts": [account]}, sim.environ())
+    checker = checker_for(store, sim, settings.accounts)
+    checker.reprocessed[(account["name"], rec.id)] = {hashlib.sha256(old).hexdigest(), rec.sha256}
+    report = checker.check()
+    assert report.ok, report.describe()
+    assert _cli(config, env, "verify").returncode == 0
+    fault_table.add("abandoned original with other bytes", 1, report, time.monotonic() - started,
+                    notes="committed as it stood (adopted), current bytes stored as r2, nothing deleted")

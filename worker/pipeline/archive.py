@@ -29,7 +29,7 @@ from storage.keys import metadata_key, recording_prefix
 from storage.metadata import load_metadata
 from worker.errors import CorruptMedia, InvalidRecord
 from worker.pipeline.check import extension, inspect_spool
-from worker.pipeline.claim import place_original
+from worker.pipeline.claim import adopt_leftover, place_original
 from worker.pipeline.commit import (
     Staged,
     base_prefix,
@@ -159,7 +159,8 @@ def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, pre
     meta = user_meta(account, recording, download.sha256)
     claim = place_original(ctx, prefix, f"original.{ext}", path, sha256=download.sha256, size=download.size,
                            content_type=CONTENT_TYPES[ext], metadata=meta, known=known, empty_folder=empty_folder,
-                           content_md5=download.content_md5)
+                           content_md5=download.content_md5,
+                           adopt=lambda where, info: adopt_leftover(ctx, account, recording, where, info))
     if claim is None:  # a committed original of this recording already has these bytes
         result.outcome = Outcome.UNCHANGED
         return None

@@ -12,28 +12,36 @@ stands there (``storage.placement``):
   (``{id}/r{n}/``, CONTRACT ``rearchive``), unless some revision already holds them;
 - other bytes and no commit: the winner is still working (``FolderBusy``: a later pass tries again)
   or it died long ago (older than ``stale_after``): then its original, a checked copy of what the
-  vendor once served, is committed as it stands (``adopt``), and the loser's bytes become the
+  vendor once served, is committed as it stands (``adopt_leftover``: its bytes are read back and must
+  match their own ``sha256``, then checked like a download), and the loser's bytes become the
   revision. Nothing is deleted in any case.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from providers.base import MediaLink
+from storage.base import ObjectInfo
 from storage.keys import metadata_key
 from storage.metadata import StoredObject, load_metadata
 from storage.placement import OtherBytes, lock_for, place_file
 from worker.errors import FolderBusy
 
 if TYPE_CHECKING:
+    from config.settings import AccountSettings
+    from providers.base import Recording
     from worker.pipeline.context import ArchiveContext
 
-__all__ = ["COMMIT_WAIT", "Claim", "committed_document", "original_in_folder", "stale_after"]
+__all__ = ["COMMIT_WAIT", "Claim", "adopt_leftover", "committed_document", "original_in_folder", "place_original",
+           "stale_after"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +98,8 @@ def await_commit(ctx: ArchiveContext, prefix: str, wait: float = COMMIT_WAIT) ->
 def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, sha256: str, size: int,
                    content_type: str, metadata: dict[str, str],
                    known: set[str] | None = None, empty_folder: bool = False,
-                   content_md5: str | None = None) -> Claim | None:
+                   content_md5: str | None = None,
+                   adopt: Callable[[str, ObjectInfo], None] | None = None) -> Claim | None:
     """Put our original at ``{prefix}{name}`` or, when other bytes are committed there, in the next
     revision folder; None when some committed original of the recording already has our bytes.
 
@@ -98,6 +107,8 @@ def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, s
     (a re-archive): then ``prefix`` is already the revision folder to try first. ``empty_folder``:
     the caller saw ``prefix`` empty moments ago, so the first try skips the look for another original.
     ``content_md5``: the MD5 hashed while downloading, sent so the store checks the upload against it.
+    ``adopt(prefix, info)`` commits an abandoned original with other bytes (``adopt_leftover``);
+    without it such a recording stays ``FolderBusy``.
     """
     from worker.pipeline.commit import base_prefix, revisions
 
@@ -120,13 +131,16 @@ def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, s
                          revision)
         except OtherBytes as exc:
             existing = exc.existing
-        document = await_commit(ctx, prefix)
+        age = datetime.now(UTC) - (existing.last_modified or datetime.now(UTC))
+        # a live winner is given time to commit; an abandoned one is not waited for
+        document = await_commit(ctx, prefix) if age < stale_after(ctx) else committed_document(ctx, prefix)
         if document is None:
-            age = datetime.now(UTC) - (existing.last_modified or datetime.now(UTC))
             if age < stale_after(ctx):
                 raise FolderBusy(f"{existing.key} holds another attempt's uncommitted original "
                                  f"({age.total_seconds():.0f} s old); tried again on a later pass")
-            _adopt(ctx, prefix, existing.key)
+            if adopt is None:
+                raise FolderBusy(f"{existing.key}: an abandoned uncommitted original with other bytes")
+            adopt(prefix, existing)
         base_document = committed_document(ctx, base) or {"objects": []}
         revision, seen = revisions(ctx, base, base_document)
         if sha256 in seen | (known or set()):
@@ -135,9 +149,44 @@ def place_original(ctx: ArchiveContext, prefix: str, name: str, path: Path, *, s
         prefix = f"{base}r{revision}/"
 
 
-def _adopt(ctx: ArchiveContext, prefix: str, key: str) -> None:
-    """Commit an original whose writer died long ago, as it stands (never deleted: it is a copy of
-    what the vendor once served, checked before it was stored). Left to the caller's next step when
-    its bytes do not match their own metadata: ``FolderBusy``."""
-    raise FolderBusy(f"{key}: an abandoned uncommitted original with other bytes; "
-                     "`recarchive rearchive` stores the current bytes as a revision")
+def adopt_leftover(ctx: ArchiveContext, account: AccountSettings, recording: Recording, prefix: str,
+                   info: ObjectInfo) -> None:
+    """Commit, as it stands, the original an attempt stored at ``info.key`` before it died long ago.
+
+    It was checked before it was stored (a download is inspected first), and it is read back now: its
+    bytes must match their own ``sha256`` metadata, then they go through the same checks as a
+    download. ``metadata.json`` records ``adopted`` (when it was stored). A mismatch leaves the
+    recording ``FolderBusy`` for an operator: nothing is deleted either way."""
+    from worker.pipeline.check import inspect_spool
+    from worker.pipeline.commit import Staged, write_commit
+    from worker.pipeline.download import Downloaded
+    from worker.pipeline.results import ArchiveResult, Outcome
+    from worker.pipeline.sniff import sniff
+
+    with ctx.workdir.temp_file(".media", expected_size=info.size) as path:
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "wb") as out:
+            for chunk in ctx.storage.iter_bytes(info.key):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        sha = digest.hexdigest()
+        if sha != info.metadata.get("sha256") or size != info.size:
+            raise FolderBusy(f"{info.key}: an abandoned original whose bytes do not match their sha256 metadata")
+        with open(path, "rb") as handle:
+            sniffed = sniff(handle.read(64 * 1024), recording_id=recording.recording_id)
+        link = MediaLink(url=f"storage:{info.key}", expected_size=size)
+        media, integrity = inspect_spool(ctx, path, Downloaded(sha, size, sniffed, link), recording)
+        stored_at = info.last_modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if info.last_modified else None
+        extra: dict[str, Any] = {"adopted": {"stored_at": stored_at,
+                                             "reason": "an attempt that died before its commit stored it"}}
+        if integrity:
+            extra["integrity"] = integrity
+        original = StoredObject(ctx.storage.full_key(info.key), "original",
+                                info.content_type or "application/octet-stream", size, sha)
+        result = ArchiveResult(account.name, account.provider, recording.recording_id, Outcome.ARCHIVED,
+                               listed_at=recording.listed_at, started_at=recording.started_at)
+        log.warning("%s/%s: committing an abandoned original stored at %s", account.name,
+                    recording.recording_id, stored_at)
+        write_commit(ctx, account, recording, Staged(prefix, original, media, extra), path, result)
