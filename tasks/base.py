@@ -116,10 +116,13 @@ class ArchiverTask(Task):  # type: ignore[misc]
 
     def countdown(self, exc: ArchiverError, options: DaemonOptions) -> float:
         """The vendor's Retry-After when it gave one, else exponential backoff; both with jitter so
-        retries of many recordings do not arrive together."""
+        retries of many recordings do not arrive together. Never past half the visibility timeout: a
+        countdown longer than it would have the broker deliver the waiting retry a second time."""
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            return float(exc.retry_after) * (1 + random.random() / 4)
-        return backoff_delay(self.request.retries + 1, options.retry_backoff, options.retry_backoff_max)
+            wait = float(exc.retry_after) * (1 + random.random() / 4)
+        else:
+            wait = backoff_delay(self.request.retries + 1, options.retry_backoff, options.retry_backoff_max)
+        return min(wait, options.visibility_timeout / 2)
 
     def _count_failure(self, account: AccountSettings, exc: ArchiverError) -> None:
         metrics().failures.labels(account.name, exc.reason).inc()

@@ -66,12 +66,15 @@ class Runtime:
         from tasks.app import publisher
 
         duration = recording.vendor_duration_seconds or 1800.0
-        soft = round(300 + duration)
+        soft, hard = 300.0 + duration, 420.0 + duration
+        ceiling = self.options.visibility_timeout * 0.9  # as task_time_limits: below the visibility timeout
+        if ceiling >= 600 and hard > ceiling:
+            soft, hard = ceiling - 60, ceiling
         with publisher(self.app, "transcode") as publish:
             publish("recarchive.transcode", kwargs={
                 "account": recording.account, "recording": recording_to_payload(recording),
                 "staged": staged.as_dict(), "enqueued_at": time.time()},
-                soft_time_limit=soft, time_limit=soft + 120)
+                soft_time_limit=round(soft), time_limit=round(hard))
 
     def close(self) -> None:
         self.ctx.close()
