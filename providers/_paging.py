@@ -16,7 +16,10 @@ the same range once more from the start; the duplicates that brings are dropped 
 ``in_window_once`` applies the two rules that hold whatever the paging style: keep only recordings
 whose ``listed_at`` lies in the half-open window (vendors' filters are not trusted to be exact), and
 yield each recording id once per listing (offset pages shift while calls arrive, so an item can show
-up on two pages).
+up on two pages). It remembers the ids of the last ``ONCE_SPAN`` to ``2 * ONCE_SPAN`` recordings, not
+of the whole listing, so a backfill of millions stays in bounded memory (about 90 bytes an id); a
+duplicate further apart than that (a relisted range of more than ``ONCE_SPAN`` calls) is harmless:
+the pipeline finds the recording committed, or its conditional writes settle two attempts.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ __all__ = [
 
 #: a listing longer than this many pages is taken for a vendor that loops, not for real data
 MAX_PAGES = 100_000
+#: ``in_window_once`` remembers at least this many of the latest ids (at most twice as many)
+ONCE_SPAN = 100_000
 
 T = TypeVar("T")
 
@@ -176,13 +181,18 @@ def relisted_on_shift(one_pass: Callable[[ShiftWatch], Iterator[Recording]]) -> 
         yield from one_pass(ShiftWatch())
 
 
-def in_window_once(recordings: Iterable[Recording], window: Window) -> Iterator[Recording]:
-    """Recordings whose ``listed_at`` is in ``[since, until)``, each ``recording_id`` once (first wins)."""
+def in_window_once(recordings: Iterable[Recording], window: Window, span: int = ONCE_SPAN) -> Iterator[Recording]:
+    """Recordings whose ``listed_at`` is in ``[since, until)``, each ``recording_id`` once (first wins)
+    among the latest ``span`` to ``2 * span`` ids (two generations of a set: bounded memory)."""
     seen: set[str] = set()
+    older: set[str] = set()
     for recording in recordings:
-        if not window.contains(recording.listed_at) or recording.recording_id in seen:
+        rid = recording.recording_id
+        if not window.contains(recording.listed_at) or rid in seen or rid in older:
             continue
-        seen.add(recording.recording_id)
+        if len(seen) >= span:
+            older, seen = seen, set()
+        seen.add(rid)
         yield recording
 
 

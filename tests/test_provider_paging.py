@@ -85,6 +85,21 @@ def test_in_window_once() -> None:
     assert [(r.recording_id, r.listed_at) for r in kept] == [("a", since), ("d", since + timedelta(seconds=9.999))]
 
 
+def test_in_window_once_remembers_a_bounded_span_of_ids() -> None:
+    """Bounded memory over a backfill of millions: ids within ``span`` of each other are listed once,
+    an id met again much later (harmless: the pipeline finds it committed) is let through."""
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    window = Window(since, since + timedelta(days=1))
+
+    def rec(rid: str) -> Recording:
+        return Recording(provider="p", account="a", recording_id=rid, started_at=since, listed_at=since)
+
+    ids = ["a", "b", "a", "c", "d", "e", "a", "e"]
+    kept = [r.recording_id for r in in_window_once([rec(rid) for rid in ids], window, span=2)]
+    assert kept == ["a", "b", "c", "d", "e", "a"]
+    assert [r.recording_id for r in in_window_once([rec(rid) for rid in ids], window)] == ["a", "b", "c", "d", "e"]
+
+
 def test_iso_utc() -> None:
     moment = datetime(2026, 2, 1, 12, 0, 0, 123_456, tzinfo=UTC)
     assert iso_utc(moment) == "2026-02-01T12:00:00.123Z"
