@@ -129,7 +129,8 @@ def write_commit(ctx: ArchiveContext, account: AccountSettings, recording: Recor
     if ctx.settings.retention is not None:
         extra["retention"] = {"mode": ctx.settings.retention.mode,
                               "retain_until": utc_stamp(ctx.settings.retention.retain_until()),
-                              "legal_hold": ctx.settings.retention.legal_hold}
+                              "legal_hold": ctx.settings.retention.legal_hold,
+                              "locked_at_write": True}  # every object of it was written locked
     document = build_metadata(
         provider=account.provider, account=account.name, recording_id=recording.recording_id,
         started_at=recording.started_at, vendor_duration_seconds=recording.vendor_duration_seconds,
@@ -204,8 +205,13 @@ def ensure_retention(ctx: ArchiveContext, account: AccountSettings, recording: R
     ``metadata.json`` (written last, so a locked marker means a locked recording), and clear a park
     left by the refusal. True when something was locked."""
     lock = lock_for(ctx.settings.retention)
-    if lock is None:
+    if lock is None or lock.retention is None:
         return False
+    recorded = committed.get("retention")
+    if isinstance(recorded, dict) and recorded.get("locked_at_write") and \
+            recorded.get("mode") in (lock.retention.mode, "COMPLIANCE") and \
+            (recorded.get("legal_hold") or not lock.legal_hold):
+        return False  # written locked as asked (0.2 on): no HEAD per pass; verify reads the store itself
     meta_key = metadata_key(prefix)
     info = ctx.storage.head(meta_key)
     if info is None or (info.retention is not None and (info.legal_hold or not lock.legal_hold)):
