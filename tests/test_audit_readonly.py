@@ -139,6 +139,11 @@ def test_auditing_needs_no_token_and_no_write_access(tmp_path: Path, sim: Any, i
                  ["show", "--account", "c-convirza", "--id", recs[1].id, "--json"]):
         result = _cli(env, *args, "--config", str(config))
         assert result.returncode == 0, (args, result.stdout, result.stderr)
+    shown = json.loads(_cli(env, "show", "--account", "c-convirza", "--id", recs[2].id, "--json", "--config",
+                            str(config)).stdout)
+    objects = [o for folder in shown["folders"] for r in folder["revisions"] for o in r["objects"]]
+    assert {o["role"] for o in objects} == {"original", "rendition", "metadata"}
+    assert all(o["retention"] and o["retention"]["mode"] == "GOVERNANCE" for o in objects), objects
     verified = json.loads(_cli(env, "verify", "--json", "--config", str(config)).stdout)
     assert verified["ok"] is True and verified["recordings"] == 3 and verified["failures"] == []
 
