@@ -237,3 +237,25 @@ def test_a_stored_hash_that_disagrees_is_named_by_show_and_export(tmp_path: Path
     assert [(p["key"], p["found"]) for p in json.loads(exported.stdout)["problems"]] == [(original["key"], "0" * 64)]
     assert meta_key.endswith("metadata.json")
     storage.close()
+
+
+def test_show_and_export_carry_every_revision(tmp_path: Path, sim: Any) -> None:
+    config, storage, recs = _archive(tmp_path, sim, count=1)
+    sim.replace_media("convirza", recs[0].id)
+    assert invoke(config, sim, "rearchive", "--account", "c-convirza", "--id", recs[0].id).exit_code == 0
+    shown = json.loads(_audit(config, "show", "--account", "c-convirza", "--id", recs[0].id, "--json").stdout)
+    [folder] = shown["folders"]
+    assert [r["revision"] for r in folder["revisions"]] == [1, 2]
+    second = folder["revisions"][1]
+    assert second["metadata_key"].endswith(f"/{recs[0].id}/r2/metadata.json")
+    assert second["supersedes"] == folder["revisions"][0]["metadata_key"]
+    originals = {r["revision"]: next(o for o in r["objects"] if o["role"] == "original")
+                 for r in folder["revisions"]}
+    assert originals[1]["sha256"] != originals[2]["sha256"]
+
+    out = tmp_path / "handover"
+    result = _audit(config, "export", "--account", "c-convirza", "--id", recs[0].id, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    written = _rehash(out)
+    assert written[originals[1]["key"]] == originals[1]["sha256"]
+    assert written[originals[2]["key"]] == originals[2]["sha256"]
