@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ from worker.pipeline.commit import (
 )
 from worker.pipeline.context import AccountHandle, ArchiveContext
 from worker.pipeline.download import download_recording
-from worker.pipeline.rendition import Rendering, rendered_ahead
 from worker.pipeline.results import ArchiveResult, Outcome
 from worker.pipeline.settle import settled
 from worker.pipeline.sniff import CONTENT_TYPES
@@ -109,16 +107,9 @@ def _committed(ctx: ArchiveContext, prefix: str) -> dict[str, Any] | None:
 def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
              committed: dict[str, Any] | None, result: ArchiveResult, commit: bool, empty_folder: bool,
              transfer_slot: AbstractContextManager[Any]) -> None:
-    with ctx.workdir.temp_file(".media") as path, ExitStack() as encoding:
-        ahead: list[Rendering] = []
-        fmt = ctx.settings.transcode.rendition
-
-        def checked() -> None:  # the spool is verified: its rendition is encoded while the original uploads
-            if commit and committed is None and fmt != "none":
-                ahead.append(encoding.enter_context(rendered_ahead(ctx, path, fmt)))
-
+    with ctx.workdir.temp_file(".media") as path:
         with transfer_slot:
-            staged = _stage(ctx, handle, recording, prefix, committed, result, path, empty_folder, checked)
+            staged = _stage(ctx, handle, recording, prefix, committed, result, path, empty_folder)
         if staged is None:
             return
         if not commit:
@@ -126,13 +117,11 @@ def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, p
             result.staged = staged
             result.bytes = staged.original.size
             return
-        write_commit(ctx, handle.account, recording, staged, path, result, placed_now=True,
-                     ahead=ahead[0] if ahead else None)
+        write_commit(ctx, handle.account, recording, staged, path, result, placed_now=True)
 
 
 def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
-           committed: dict[str, Any] | None, result: ArchiveResult, path: Path, empty_folder: bool,
-           checked: Callable[[], None] = lambda: None) -> Staged | None:
+           committed: dict[str, Any] | None, result: ArchiveResult, path: Path, empty_folder: bool) -> Staged | None:
     """Download, verify and store the original; None when the bytes are already archived."""
     account = handle.account
     download = download_recording(ctx, handle, recording, path)
@@ -142,7 +131,6 @@ def _stage(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, pre
         log.info("%s/%s does not decode; downloading once more", account.name, recording.recording_id)
         download = download_recording(ctx, handle, recording, path)
         media, integrity = inspect_spool(ctx, path, download, recording)
-    checked()
     ext = extension(download.sniffed, media)
     if download.link.redacted:  # what the vendor serves is its redacted version (Siro): say so
         media = {**(media or {}), "redacted": True}

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from config.settings import AccountSettings
 from config.units import utc_stamp
@@ -41,9 +41,6 @@ from worker.pipeline.context import ArchiveContext
 from worker.pipeline.parking import park
 from worker.pipeline.results import ArchiveResult, Outcome
 from worker.pipeline.settle import settled
-
-if TYPE_CHECKING:
-    from worker.pipeline.rendition import Rendering
 
 __all__ = [
     "Staged", "base_prefix", "commit_staged", "ensure_retention", "lock_committed", "revisions", "user_meta",
@@ -115,15 +112,14 @@ def _fetch_stored(ctx: ArchiveContext, staged: Staged, path: Path) -> None:
 
 
 def write_commit(ctx: ArchiveContext, account: AccountSettings, recording: Recording, staged: Staged, path: Path,
-            result: ArchiveResult, *, placed_now: bool = False, ahead: Rendering | None = None) -> None:
+            result: ArchiveResult, *, placed_now: bool = False) -> None:
     """Rendition, then ``metadata.json``. ``placed_now``: this very call put the original in place a
     moment ago (``recarchive run``: nothing replaces a stored object), so it is not read back; a
-    staged recording committed later (the daemon's transcode task) is checked with a HEAD first.
-    ``ahead``: the rendition's encode, started while the original uploaded (``rendered_ahead``)."""
+    staged recording committed later (the daemon's transcode task) is checked with a HEAD first."""
     prefix = staged.prefix
     objects = [staged.original]
     extra = dict(staged.extra)
-    renditions_failed = _rendition(ctx, path, prefix, account, recording, objects, ahead)
+    renditions_failed = _rendition(ctx, path, prefix, account, recording, objects)
     if renditions_failed:
         extra["renditions_failed"] = renditions_failed
     if ctx.settings.retention is not None:
@@ -179,7 +175,7 @@ def _own_commit(ctx: ArchiveContext, meta_key: str, body: bytes) -> bool:
 
 
 def _rendition(ctx: ArchiveContext, path: Path, prefix: str, account: AccountSettings, recording: Recording,
-               objects: list[StoredObject], ahead: Rendering | None = None) -> list[dict[str, str]]:
+               objects: list[StoredObject]) -> list[dict[str, str]]:
     """Add the compact rendition if configured; a failure is recorded and parked, never fatal."""
     fmt = ctx.settings.transcode.rendition
     if fmt == "none":
@@ -187,7 +183,7 @@ def _rendition(ctx: ArchiveContext, path: Path, prefix: str, account: AccountSet
     from worker.pipeline.rendition import store_rendition
 
     try:
-        objects.append(store_rendition(ctx, path, prefix, account, recording, fmt, ahead))
+        objects.append(store_rendition(ctx, path, prefix, account, recording, fmt))
     except (PermanentError, RetryableError) as exc:
         message = park(ctx, account, recording, exc, attempts=1, kind="rendition")
         return [{"format": fmt, "reason": exc.reason, "message": message}]
