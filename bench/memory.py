@@ -85,7 +85,10 @@ def archive(sim: Simulator, scratch: Path, use_s3: bool) -> tuple[Run, float]:
         else:
             storage = [f'url = "{(scratch / "archive").as_uri()}"']
         lines = ["[storage]", *storage, f'work_dir = "{work}"', "", "[transcode]", 'rendition = "mp3"',
-                 f'bitrate = "{BITRATE}"', "", "[[accounts]]"]
+                 f'bitrate = "{BITRATE}"', "",
+                 # the bench WAV is 8 kHz mono: 2 GB is 35 hours, past the default 12-hour cap
+                 "[limits]", 'max_duration = "100h"', 'decode_timeout = "10h"', 'rendition_timeout = "10h"', "",
+                 "[[accounts]]"]
         lines += [f"{key} = {json.dumps(value)}" for key, value in account.items()]
         config = scratch / "recarchive.toml"
         config.write_text("\n".join(lines) + "\n")
