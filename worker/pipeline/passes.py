@@ -6,7 +6,7 @@ Both choose the window (``discovery_window``), stream the listing in batches, tr
 days that ended). They differ only in who archives: ``run_pass`` submits to a thread pool here, the
 daemon's discovery (``worker.daemon.bodies``) enqueues a task per recording.
 
-Streaming: discovery and archiving overlap through a bounded number of jobs in flight (three times
+Streaming: discovery and archiving overlap through a bounded number of jobs in flight (four times
 the concurrency), so memory does not grow with the number of listed recordings. Each batch's folders are
 listed once per day folder (``scan_folders``): committed recordings are skipped without a request of
 their own, and a new recording whose folder is empty goes straight to its download and upload. The watermark advances
@@ -135,9 +135,9 @@ def run_pass(
     now = datetime.now(UTC).replace(microsecond=0)
     manual_window = since is not None or until is not None
     limit = max(1, concurrency)
-    # ``concurrency`` transfers at once (download, checks, upload of the original); as many threads
-    # again finish commits (metadata.json, manifest entry, index: small writes that wait on the
-    # store), so a transfer slot never idles behind them (rclone's --transfers beside its checkers)
+    # ``concurrency`` transfers at once (download, checks, upload of the original); twice as many
+    # threads again finish commits (metadata.json, manifest entry, index: small writes that wait on
+    # the store), so a transfer slot never idles behind them (rclone's --transfers beside its checkers)
     transfers = threading.BoundedSemaphore(limit)
     in_flight: dict[Future[ArchiveResult], _Job] = {}
 
@@ -166,7 +166,7 @@ def run_pass(
                                 "seconds": round(result.seconds, 3)})
                 emit("finished", (job.ledger, result))
 
-    with ThreadPoolExecutor(max_workers=2 * limit, thread_name_prefix="archive") as pool:
+    with ThreadPoolExecutor(max_workers=3 * limit, thread_name_prefix="archive") as pool:
         for account in accounts:
             ledger = AccountLedger(account.name, account.provider)
             summary.accounts.append(ledger)
@@ -191,7 +191,7 @@ def run_pass(
                                 ledger.unarchived(recording)
                             ledger.note(outcome, recording.recording_id)
                             continue
-                        collect(3 * limit - 1)
+                        collect(4 * limit - 1)
                         emit("started", (ledger, recording))
                         future = pool.submit(archive_recording, ctx, account, recording, transfer_slot=transfers,
                                              empty_folder=recording.recording_id not in folders.occupied)
