@@ -25,12 +25,14 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STORAGE",
     "UNTIL_HELP",
+    "check_selection",
     "complete_accounts",
     "config_option",
     "emit_json",
     "guarded",
     "load",
     "pick_accounts",
+    "selection_options",
     "timestamp",
     "until_timestamp",
     "unused_config_option",
@@ -130,3 +132,24 @@ UNTIL_HELP = "End of the window: a timestamp is exclusive, a bare date (YYYY-MM-
 
 def emit_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+
+
+def selection_options(account_help: str) -> Callable[[F], F]:
+    """``--account NAME (--id ID... | --since TS --until TS)``: how ``hold`` and ``rearchive`` (CONTRACT
+    §1) choose recordings; ``check_selection`` enforces the either-or."""
+    def apply(func: F) -> F:
+        for option in reversed((
+            click.option("--account", "account_name", shell_complete=complete_accounts, required=True,
+                         help=account_help),
+            click.option("--id", "ids", multiple=True, help="A recording id (repeatable)."),
+            click.option("--since", callback=timestamp, help="Recordings that started at or after this (ISO 8601)."),
+            click.option("--until", callback=until_timestamp, help=UNTIL_HELP),
+        )):
+            func = option(func)
+        return func
+    return apply
+
+
+def check_selection(command: str, ids: tuple[str, ...], since: datetime | None, until: datetime | None) -> None:
+    if bool(ids) == bool(since or until) or (not ids and not (since and until)):
+        raise ConfigError(f"{command} needs either --id ID... or both --since and --until")

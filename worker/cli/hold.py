@@ -12,15 +12,13 @@ from storage import open_storage
 from worker.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
-    UNTIL_HELP,
-    complete_accounts,
+    check_selection,
     config_option,
     emit_json,
     guarded,
     load,
     pick_accounts,
-    timestamp,
-    until_timestamp,
+    selection_options,
 )
 from worker.cli._output import schema
 from worker.compliance.holds import apply_hold
@@ -32,11 +30,7 @@ __all__ = ["hold"]
 
 @click.command()
 @config_option
-@click.option("--account", "account_name", shell_complete=complete_accounts,
-              required=True, help="The account whose recordings to hold.")
-@click.option("--id", "ids", multiple=True, help="A recording id (repeatable).")
-@click.option("--since", callback=timestamp, help="Recordings that started at or after this (ISO 8601).")
-@click.option("--until", callback=until_timestamp, help=UNTIL_HELP)
+@selection_options("The account whose recordings to hold.")
 @click.option("--on/--off", "on", default=None, help="Put (--on) or lift (--off) the legal hold.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("-v", "--verbose", count=True)
@@ -47,8 +41,7 @@ def hold(config_file: str | None, account_name: str, ids: tuple[str, ...], since
     (original, rendition, metadata.json, every revision), and nothing else. Retention is untouched."""
     if on is None:
         raise ConfigError("hold needs --on or --off")
-    if bool(ids) == bool(since or until) or (not ids and not (since and until)):
-        raise ConfigError("hold needs either --id ID... or both --since and --until")
+    check_selection("hold", ids, since, until)
     if since and until and since >= until:
         raise ConfigError("--since must be before --until")
     settings = load(config_file, verbose=verbose, tokens_for=set())  # contacts no vendor: reads no token

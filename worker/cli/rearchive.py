@@ -12,19 +12,17 @@ from providers.base import Window
 from worker.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
-    UNTIL_HELP,
-    complete_accounts,
+    check_selection,
     config_option,
     emit_json,
     guarded,
     load,
     pick_accounts,
-    timestamp,
-    until_timestamp,
+    selection_options,
 )
 from worker.cli._output import schema
 from worker.cli._session import session
-from worker.errors import AccountError, ArchiverError, ConfigError, StorageUnavailable
+from worker.errors import AccountError, ArchiverError, StorageUnavailable
 from worker.pipeline.archive import ArchiveResult, Outcome, archive_recording
 from worker.pipeline.discovery import discover
 from worker.redact import mask_secrets
@@ -34,11 +32,7 @@ __all__ = ["rearchive"]
 
 @click.command()
 @config_option
-@click.option("--account", "account_name", shell_complete=complete_accounts,
-              required=True, help="The account to re-archive from.")
-@click.option("--id", "ids", multiple=True, help="A recording id (repeatable).")
-@click.option("--since", callback=timestamp, help="Window start (ISO 8601).")
-@click.option("--until", callback=until_timestamp, help=UNTIL_HELP)
+@selection_options("The account to re-archive from.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("-v", "--verbose", count=True)
 @guarded
@@ -46,8 +40,7 @@ def rearchive(config_file: str | None, account_name: str, ids: tuple[str, ...], 
               until: datetime | None, as_json: bool, verbose: int) -> None:
     """Re-archive by id or window. Unchanged bytes are reported `unchanged` and nothing is written;
     changed bytes are stored as a new revision beside the earlier copy, which is never touched."""
-    if bool(ids) == bool(since or until) or (not ids and not (since and until)):
-        raise ConfigError("rearchive needs either --id ID... or both --since and --until")
+    check_selection("rearchive", ids, since, until)
     settings = load(config_file, verbose=verbose, tokens_for={account_name})
     account = pick_accounts(settings, [account_name])[0]
     results: list[ArchiveResult] = []
