@@ -47,6 +47,9 @@ __all__ = ["DEFAULT_PART_SIZE", "S3Storage", "parse_s3_url"]
 
 #: files up to this size go up in one conditional PUT, streamed from disk (S3 allows 5 GiB)
 SINGLE_PUT_MAX = 256 * 1024 * 1024
+#: files up to this size are sent from memory: botocore sends a file object with ``Expect:
+#: 100-continue``, one more round trip to the store before the body, which small uploads feel most
+SMALL_BODY_MAX = 8 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_CONCURRENCY = 4
 #: tries of a whole-object read whose body is cut mid-read (``read_bytes``)
@@ -283,7 +286,8 @@ class S3Storage:
                     digest.update(chunk)
                 handle.seek(0)
                 content_md5 = base64.b64encode(digest.digest()).decode("ascii")
-            request = {"Bucket": self.bucket, "Key": self.full_key(key), "Body": handle, "ContentLength": size,
+            body: BinaryIO | bytes = handle.read() if size <= SMALL_BODY_MAX else handle
+            request = {"Bucket": self.bucket, "Key": self.full_key(key), "Body": body, "ContentLength": size,
                        "ContentMD5": content_md5, **args}
             with self._errors("upload", key):
                 response = self._exclusive(self._client.put_object, request)
