@@ -25,10 +25,9 @@ from typing import Any
 from config.settings import AccountSettings
 from providers.base import Readiness, Recording
 from storage.keys import metadata_key, recording_prefix
-from storage.metadata import load_metadata
 from worker.errors import CorruptMedia, InvalidRecord
 from worker.pipeline.check import extension, inspect_spool
-from worker.pipeline.claim import adopt_leftover, place_original
+from worker.pipeline.claim import adopt_leftover, committed_document, place_original
 from worker.pipeline.commit import (
     Staged,
     base_prefix,
@@ -83,7 +82,7 @@ def archive_recording(
             raise InvalidRecord(recording.problem or "the vendor's record is unusable",
                                 recording_id=recording.recording_id)
         prefix = recording_prefix(account.provider, account.name, recording.started_at, recording.recording_id)
-        committed = None if empty_folder else _committed(ctx, prefix)
+        committed = None if empty_folder else committed_document(ctx, prefix)
         if committed is not None:
             ensure_retention(ctx, account, recording, prefix, committed)  # a re-archive locks it too
             if not force:
@@ -92,16 +91,6 @@ def archive_recording(
         _archive(ctx, handle, recording, prefix, committed, result, commit, empty_folder,
                  transfer_slot or nullcontext())
     return result
-
-
-def _committed(ctx: ArchiveContext, prefix: str) -> dict[str, Any] | None:
-    try:
-        return load_metadata(ctx.storage.read_bytes(metadata_key(prefix)))
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        # a metadata.json we cannot read is still a commit marker: never overwrite it
-        return {"objects": []}
 
 
 def _archive(ctx: ArchiveContext, handle: AccountHandle, recording: Recording, prefix: str,
