@@ -11,6 +11,10 @@ bench sends one ``recarchive.discover`` task (what beat sends every ``discover_e
 committed ``metadata.json`` until every recording is archived; the worker's own discovery at start is
 switched off (``RECARCHIVE_DISCOVER_AT_START=0``) so the clock starts with the task.
 
+Each task resolves its recording's media link again (signed URLs never go to Redis), one vendor API
+call per recording, so the worker is bound by the account's ``rate_limit`` (5 requests/s by default,
+shared by every worker through Redis): ``--rate-limit 50/s`` shows the worker's own capacity.
+
 Figures: recordings per second over the whole run (discovery, enqueue, download, SHA-256, checks,
 upload, ``metadata.json``, manifest entry, id index) and between the 10th and the 90th percentile of
 commits (the steady rate, without the discovery in front and the tail), the worker's peak RSS.
@@ -109,7 +113,8 @@ def committed(client: Any) -> int:
     return count
 
 
-def one_worker(files: list[tuple[Path, float]], concurrency: int, scratch: Path) -> WorkerFigure:
+def one_worker(files: list[tuple[Path, float]], concurrency: int, scratch: Path,
+               rate_limit: str | None = None) -> WorkerFigure:
     folder = scratch / f"worker-{concurrency}"
     folder.mkdir(parents=True, exist_ok=True)
     redis = Redis(folder)
@@ -122,7 +127,10 @@ def one_worker(files: list[tuple[Path, float]], concurrency: int, scratch: Path)
             s3 = moto.client()
             s3.create_bucket(Bucket=BUCKET)
             config = folder / "recarchive.toml"
-            write_config(config, moto, redis.url, sim.account("convirza", name="bench-daemon"), folder / "work")
+            account = sim.account("convirza", name="bench-daemon")
+            if rate_limit:
+                account["rate_limit"] = rate_limit
+            write_config(config, moto, redis.url, account, folder / "work")
             env = aws_env({**sim.environ(), "RECARCHIVE_CONFIG": str(config), "RECARCHIVE_DISCOVER_AT_START": "0",
                            "PYTHONUNBUFFERED": "1"})
             log_path = folder / "worker.log"
@@ -207,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4], help="worker --concurrency (threads)")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "recarchive-bench",
                         help="where the generated WAVs go (kept for the next run)")
+    parser.add_argument("--rate-limit", default=None,
+                        help="the account's vendor API budget, e.g. 50/s (default: the provider's, 5/s)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table to this file")
     args = parser.parse_args(argv)
 
@@ -219,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="daemon-bench-", dir=args.dir) as scratch:
         for concurrency in args.concurrency:
             print(f"one worker, --pool threads --concurrency {concurrency} ...", flush=True)
-            figures.append(one_worker(files, concurrency, Path(scratch)))
+            figures.append(one_worker(files, concurrency, Path(scratch), args.rate_limit))
     text = table(["worker threads", "recordings", "MB each", "wall s", "rec/s (whole run)", "rec/s (steady 10-90 %)",
                   "MB/s", "peak RSS MB"],
                  [[f.concurrency, f.count, f"{size / MB:g}", f"{f.seconds:.1f}", f"{f.per_s:.1f}",
@@ -227,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
                   for f in figures])
     print()
     print(text)
-    print(f"\n{os.cpu_count()} CPUs; every recording: download, SHA-256, sniff, WAV structure check, S3 upload, "
-          "metadata.json, manifest entry, id index")
+    budget = args.rate_limit or "the default 5/s"
+    print(f"\nvendor API budget: {budget}; {os.cpu_count()} CPUs; every recording: download, SHA-256, sniff, "
+          "WAV structure check, S3 upload, metadata.json, manifest entry, id index")
     if args.markdown is not None:
         args.markdown.write_text(text + "\n")
     return 0
