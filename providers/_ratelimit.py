@@ -1,7 +1,7 @@
 """Request budgets per account: a local token bucket, and the protocol a shared one satisfies.
 
 ``recarchive run`` uses ``TokenBucket`` (one process); the daemon swaps in a Redis-backed limiter
-(``worker/redis_coord.py``) so every worker of an account draws from one budget. A 429 from the
+(``worker/daemon/redis_coord.py``) so every worker of an account draws from one budget. A 429 from the
 vendor pauses the whole budget for its ``Retry-After`` through ``pause``.
 """
 
