@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from config import Settings
+from config.units import utc_stamp
 from storage import Storage, open_storage
 from worker.cli._common import complete_accounts, config_option, emit_json, guarded, load, pick_accounts
 from worker.cli._output import human_duration, print_table, schema, stdout_console
@@ -67,7 +68,7 @@ def account_status(settings: Settings, storage: Storage, name: str,
     return {
         "account": name,
         "provider": account.provider,
-        "watermark": mark.strftime("%Y-%m-%dT%H:%M:%SZ") if mark else None,
+        "watermark": utc_stamp(mark) if mark else None,
         "watermark_lag_seconds": None if lag is None else round(lag),
         "last_pass": last.get("finished_at"),
         "archived": archived,

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from config.units import utc_stamp
 from storage.base import ObjectInfo, Storage
 from worker.compliance.lookup import (
     AuditAccount,
@@ -107,7 +108,7 @@ def _object(storage: Storage, full_key: str, role: str, content_type: Any, size:
         "key": full_key, "role": role, "content_type": content_type, "size": size, "sha256": sha256,
         "stored": info is not None, "stored_size": info.size if info is not None else None,
         "stored_sha256": stored_sha,
-        "retention": {"mode": retention.mode, "retain_until": retention.retain_until.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        "retention": {"mode": retention.mode, "retain_until": utc_stamp(retention.retain_until)}
         if retention is not None else None,
         "legal_hold": info.legal_hold if info is not None else None,
     }

@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from config.units import utc_stamp
 from storage.base import Storage
 from storage.keys import manifest_key
 from worker.compliance._manifest_layout import DAY_FILE, root
@@ -296,7 +297,7 @@ def _hash_manifest(storage: Storage, writer: _Writer | None, key: str) -> tuple[
 
 
 def _finish(storage: Storage, writer: _Writer, result: ExportResult, now: datetime) -> None:
-    document = {**result.as_dict(), "exported_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    document = {**result.as_dict(), "exported_at": utc_stamp(now),
                 "storage": storage.url}
     document.pop("out")
     writer.write("export.json", (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())

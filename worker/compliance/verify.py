@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
+from config.units import utc_stamp
 from storage.base import Storage
 from worker.compliance._manifest_join import ManifestJoin
 from worker.compliance.manifests import load_manifests
@@ -114,7 +115,7 @@ class VerifyReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "deep": self.deep,
+            "ok": self.ok, "started_at": utc_stamp(self.started_at), "deep": self.deep,
             "recordings": self.recordings, "objects": self.objects, "bytes": self.bytes,
             "failures": [f.as_dict() for f in self.failures], "warnings": [w.as_dict() for w in self.warnings],
             "manifests": self.manifests, "accounts": self.accounts, "unconfigured_accounts": self.unconfigured,

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from config.units import utc_stamp
 from providers.base import MediaLink
 from storage.base import ObjectInfo
 from storage.keys import metadata_key
@@ -178,7 +179,7 @@ def adopt_leftover(ctx: ArchiveContext, account: AccountSettings, recording: Rec
             sniffed = sniff(handle.read(64 * 1024), recording_id=recording.recording_id)
         link = MediaLink(url=f"storage:{info.key}", expected_size=size)
         media, integrity = inspect_spool(ctx, path, Downloaded(sha, size, sniffed, link), recording)
-        stored_at = info.last_modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if info.last_modified else None
+        stored_at = utc_stamp(info.last_modified) if info.last_modified else None
         extra: dict[str, Any] = {"adopted": {"stored_at": stored_at,
                                              "reason": "an attempt that died before its commit stored it"}}
         if integrity:
