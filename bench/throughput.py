@@ -10,11 +10,13 @@ One run does both, one after the other, at the same concurrency:
 - a moto S3 server runs in a child process (its own GIL), with one bucket for each tool;
 - ``rclone copy`` (``--transfers N``) copies the listing into bucket A through an on-the-fly ``http``
   remote and an ``s3`` remote (provider ``Other``), configured by environment variables only;
+- a *Python floor* (``bench/_floor.py``): httpx GET streamed into one boto3 PUT per file, nothing
+  else (no hash, no check, no metadata): the least any Python copier does, into bucket C;
 - ``recarchive run --once --concurrency N`` discovers the same files through the Convirza API and
   archives them into bucket B, which also means: SHA-256 of every byte, sniffing, an ffmpeg probe and
   a full decode check of each recording, ``metadata.json`` and the state files.
 
-It prints wall time, MB/s (decimal MB) and the ratio recarchive / rclone (target <= 0.9), then the
+It prints wall time, MB/s (decimal MB) and the ratios to rclone (recarchive's target <= 0.9), then the
 vendor API calls each provider needs to list N recordings against the minimum ceil(N / page size).
 Needs rclone: ``apt-get install -y rclone`` (Debian/Ubuntu) or https://rclone.org/install/.
 """
@@ -38,8 +40,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._floor import run_floor
 from bench._common import MB, MotoServer, aws_env, bucket_summary, free_disk, table, write_wav
 from providers.simulator import VENDORS, Simulator
+from providers.simulator.listing import file_name
 
 RECARCHIVE = Path(sys.executable).parent / "recarchive"
 SIZES = {"full": [(300, 1 * MB), (4, 200 * MB)], "small": [(30, 1 * MB), (2, 20 * MB)]}
@@ -199,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also record recarchive with py-spy (raw folded stacks, idle included) to this file")
     parser.add_argument("--plan", default=None, help="files as COUNTxMB[,COUNTxMB...], e.g. 300x1,4x200")
     parser.add_argument("--skip-rclone", action="store_true", help="recarchive alone (while tuning; no ratio)")
+    parser.add_argument("--skip-floor", action="store_true", help="leave out the Python floor (bench/_floor.py)")
     parser.add_argument("--discovery-count", type=int, default=304, help="recordings per vendor for the API-call table")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the tables to this file")
     args = parser.parse_args(argv)
@@ -227,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             for rec in sim.recordings("convirza"):
                 _ = rec.sha256  # hashed now, so neither tool's timing includes the simulator's one-off hashing
             s3 = moto.client()
-            for bucket in ("bench-rclone", "bench-recarchive"):
+            for bucket in ("bench-rclone", "bench-floor", "bench-recarchive"):
                 s3.create_bucket(Bucket=bucket)
             rclone_s, rclone_count, rclone_bytes = 0.0, len(files), total_bytes(files)
             with CpuMeter(moto.proc.pid) as rclone_cpu:
@@ -236,6 +241,14 @@ def main(argv: list[str] | None = None) -> int:
                     rclone_s = run_rclone(rclone, f"{sim.url}/files/", moto, "bench-rclone", args.concurrency,
                                           scratch)
                     rclone_count, rclone_bytes = bucket_summary(s3, "bench-rclone")
+            floor_s, floor_count, floor_bytes = 0.0, 0, 0
+            with CpuMeter(moto.proc.pid) as floor_cpu:
+                if not args.skip_floor:
+                    print(f"python floor (httpx GET -> boto3 PUT) x {args.concurrency} ...", flush=True)
+                    names = [file_name(rec) for rec in sim.recordings("convirza")]
+                    floor_s = run_floor(f"{sim.url}/files/", names, _floor_client(moto), "bench-floor",
+                                        args.concurrency)
+                    floor_count, floor_bytes = bucket_summary(s3, "bench-floor")
             print(f"recarchive run --once --concurrency {args.concurrency} ...", flush=True)
             with CpuMeter(moto.proc.pid) as ours_cpu:
                 ours_s, summary = run_recarchive(sim, moto, "bench-recarchive", args.concurrency, scratch,
@@ -249,8 +262,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MISMATCH: rclone stored {rclone_count}, recarchive archived {account['archived']} "
               f"({originals} originals, {account['bytes']} bytes) of {n}", file=sys.stderr)
         return 1
+    if not args.skip_floor and (floor_count != n or floor_bytes != total_bytes(files)):
+        print(f"MISMATCH: the Python floor stored {floor_count} files, {floor_bytes} bytes", file=sys.stderr)
+        return 1
     results = [
         Result("rclone copy", rclone_count, rclone_bytes, rclone_s, "copy only", rclone_cpu.result),
+        *([] if args.skip_floor else [
+            Result("python floor", floor_count, floor_bytes, floor_s, "GET -> PUT only, in this process",
+                   floor_cpu.result)]),
         Result("recarchive run --once", account["archived"], account["bytes"], ours_s,
                "SHA-256, sniff, probe + decode check, metadata.json", ours_cpu.result),
     ]
@@ -263,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     verdict = (f"ratio recarchive / rclone wall time: {ratio:.2f} (target <= 0.90: "
                f"{'met' if ratio <= 0.9 else 'NOT met'}); concurrency {args.concurrency}, {os.cpu_count()} CPUs")
+    if floor_s and rclone_s:
+        verdict += (f"\npython floor / rclone: {floor_s / rclone_s:.2f} (the least any Python copier costs here); "
+                    f"recarchive / python floor: {ours_s / floor_s:.2f} (what recarchive's own work costs)")
     page = 200
     discovery = (f"discovery for this run (convirza): {account['api_calls']} API calls for {n} recordings; "
                  f"minimum ceil({n} / {page}) = {math.ceil(n / page)}")
@@ -274,6 +296,18 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(f"{text}\n\n{verdict}\n\n{discovery}\n\nAPI calls to list "
                                  f"{args.discovery_count} recordings per vendor:\n\n{calls}\n")
     return 0
+
+
+def _floor_client(moto: MotoServer) -> Any:
+    """boto3 configured as recarchive's own client is (no payload hashing for the signature)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", endpoint_url=moto.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required",
+                      max_pool_connections=32, s3={"addressing_style": "path", "payload_signing_enabled": False}))
 
 
 def total_bytes(files: list[tuple[Path, float]]) -> int:

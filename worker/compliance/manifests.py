@@ -42,6 +42,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -88,15 +89,7 @@ def entry_lines(storage: Storage, document: dict[str, Any],
     The ``metadata.json`` line hashes the bytes as stored — ``body``, the exact bytes the pipeline
     just wrote, or else read back — so the manifest also proves the metadata unaltered.
     """
-    started = parse_iso(document.get("started_at"))
-    if started is None:
-        raise ValueError("metadata.json has no started_at")
-    prefix = recording_prefix(str(document["provider"]), str(document["account"]), started,
-                              str(document["recording_id"]))
-    revision = document.get("revision")
-    if isinstance(revision, int) and revision > 1:
-        prefix += f"r{revision}/"
-    meta_rel = metadata_key(prefix)
+    meta_rel = _metadata_key_of(document)
     if body is None:
         body = storage.read_bytes(meta_rel)
     common = {"archived_at": document.get("archived_at"), "recording_id": document["recording_id"],
@@ -107,6 +100,23 @@ def entry_lines(storage: Storage, document: dict[str, Any],
     lines.append({"key": meta_full, "sha256": hashlib.sha256(body).hexdigest(), "size": len(body),
                   "role": "metadata", **common})
     return meta_full, sorted(lines, key=lambda line: line["key"])
+
+
+def _metadata_key_of(document: dict[str, Any]) -> str:
+    """The ``metadata.json`` key (relative to the storage prefix) a committed document lives at."""
+    started = parse_iso(document.get("started_at"))
+    if started is None:
+        raise ValueError("metadata.json has no started_at")
+    prefix = recording_prefix(str(document["provider"]), str(document["account"]), started,
+                              str(document["recording_id"]))
+    revision = document.get("revision")
+    if isinstance(revision, int) and revision > 1:
+        prefix += f"r{revision}/"
+    return metadata_key(prefix)
+
+
+def _metadata_full_key(storage: Storage, document: dict[str, Any]) -> str:
+    return storage.full_key(_metadata_key_of(document))
 
 
 class ManifestHook(ArchiveHooks):
@@ -120,6 +130,9 @@ class ManifestHook(ArchiveHooks):
     def __init__(self, storage: Storage, retention: RetentionSettings | None = None) -> None:
         self.storage = storage
         self.retention = retention
+        # the entry this thread's ``committing`` wrote: ``committed`` for the same recording, which
+        # follows in the same thread, need not write it again (one request fewer per recording)
+        self._intent = threading.local()
 
     def settled(self, account: AccountSettings, watermark: datetime | None, *, now: datetime) -> None:
         """Close the days that ended (a storage failure other than unavailability is logged: the next
@@ -134,12 +147,16 @@ class ManifestHook(ArchiveHooks):
     def committing(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
         """The intent, before the commit: a failure stops the commit (raised), so that nothing is
         ever committed without its entry."""
-        write_entry(self.storage, account.name, document, body)
+        self._intent.key = None
+        self._intent.key = write_entry(self.storage, account.name, document, body)
 
     def committed(self, account: AccountSettings, document: dict[str, Any], body: bytes) -> None:
         """Normally a no-op (``committing`` wrote the entry); it stays for commits made without the
-        intent (an observer installed late), and a store that lost the intent."""
+        intent (an observer installed late)."""
+        written, self._intent.key = getattr(self._intent, "key", None), None
         try:
+            if written is not None and written == entry_key(self.storage, account.name, document):
+                return
             write_entry(self.storage, account.name, document, body)
         except StorageUnavailable:
             log.warning("manifest entry for %s/%s not written: storage unavailable",
@@ -149,10 +166,19 @@ class ManifestHook(ArchiveHooks):
                         document.get("recording_id"), exc)
 
 
+def entry_key(storage: Storage, account: str, document: dict[str, Any]) -> str:
+    """Where the pending entry of a ``metadata.json`` document goes (its archived day, its key)."""
+    return _entry_key(storage, account, document, _metadata_full_key(storage, document))
+
+
+def _entry_key(storage: Storage, account: str, document: dict[str, Any], meta_full: str) -> str:
+    archived = parse_iso(document.get("archived_at")) or datetime.now(UTC)
+    return pending_key(account, archived.astimezone(UTC).date(), meta_full)
+
+
 def write_entry(storage: Storage, account: str, document: dict[str, Any], body: bytes | None = None) -> str:
     meta_full, lines = entry_lines(storage, document, body)
-    archived = parse_iso(document.get("archived_at")) or datetime.now(UTC)
-    key = pending_key(account, archived.astimezone(UTC).date(), meta_full)
+    key = _entry_key(storage, account, document, meta_full)
     entry = {"schema": ENTRY_SCHEMA, "account": account, "metadata_key": meta_full, "lines": lines}
     # ObjectExists: the same recording's entry, written by an earlier attempt of this very hook
     with contextlib.suppress(ObjectExists):
