@@ -40,8 +40,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._floor import run_floor
 from bench._common import MB, MotoServer, aws_env, bucket_summary, free_disk, table, write_wav
+from bench._floor import run_floor
 from providers.simulator import VENDORS, Simulator
 from providers.simulator.listing import file_name
 
