@@ -22,27 +22,19 @@ import httpx
 
 __all__ = ["run_floor"]
 
-CHUNK = 1024 * 1024
+CHUNK = 128 * 1024  # what botocore sends at a time (its urllib3 blocksize)
 
 
 class _Body:
-    """A read()-able view of a streamed response body, for botocore's ``Body``."""
+    """A read()-able view of a streamed response body, for botocore's ``Body``: each read returns the
+    next chunk as it arrived (the sender only needs "no more" to be ``b""``), so no byte is copied."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buffer = b""
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            try:
-                self._buffer += next(self._chunks)
-            except StopIteration:
-                break
-        if size < 0:
-            out, self._buffer = self._buffer, b""
-        else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
+        del size
+        return next(self._chunks, b"")
 
 
 def run_floor(base_url: str, names: list[str], client: Any, bucket: str, concurrency: int) -> float:

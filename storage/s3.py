@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
+from botocore.utils import determine_content_length
 
 from storage._keypath import check_key, check_prefix, covers, whole_seconds
 from storage._multipart import content_md5, upload_stream
@@ -47,9 +48,8 @@ __all__ = ["DEFAULT_PART_SIZE", "S3Storage", "parse_s3_url"]
 
 #: files up to this size go up in one conditional PUT, streamed from disk (S3 allows 5 GiB)
 SINGLE_PUT_MAX = 256 * 1024 * 1024
-#: files up to this size are sent from memory: botocore sends a file object with ``Expect:
-#: 100-continue``, one more round trip to the store before the body, which small uploads feel most
-SMALL_BODY_MAX = 8 * 1024 * 1024
+#: bodies from this size on wait for the store's ``100 Continue`` before they are sent
+CONTINUE_FROM = 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_CONCURRENCY = 4
 #: tries of a whole-object read whose body is cut mid-read (``read_bytes``)
@@ -65,6 +65,23 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if prefix:
         check_prefix(prefix)
     return parts.netloc, prefix
+
+
+def _continue_only_for_large_bodies(params: dict[str, Any], **_: Any) -> None:
+    """Drop ``Expect: 100-continue`` from writes of small bodies.
+
+    botocore asks every ``PutObject`` / ``UploadPart`` to wait for the store's ``100 Continue`` before
+    sending the body (it turns even a ``bytes`` body into a file object). That saves sending a large
+    body the store would refuse (a taken key under ``If-None-Match``), but for the few hundred bytes
+    of a ``metadata.json``, a manifest entry or an index entry it only adds a round trip to the store
+    to each of them; above ``CONTINUE_FROM`` bytes the wait stays."""
+    headers = params.get("headers") or {}
+    if "Expect" not in headers:
+        return
+    body = params.get("body")
+    size = determine_content_length(body) if body is not None else None
+    if size is not None and size < CONTINUE_FROM:
+        del headers["Expect"]
 
 
 class S3Storage:
@@ -137,6 +154,7 @@ class S3Storage:
         client = boto3.session.Session().client(
             "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config
         )
+        client.meta.events.register_last("before-call.s3", _continue_only_for_large_bodies)
         return cls(client, bucket, prefix, settings, part_size=part_size, max_concurrency=max_concurrency,
                    single_put_max=single_put_max)
 
@@ -286,8 +304,7 @@ class S3Storage:
                     digest.update(chunk)
                 handle.seek(0)
                 content_md5 = base64.b64encode(digest.digest()).decode("ascii")
-            body: BinaryIO | bytes = handle.read() if size <= SMALL_BODY_MAX else handle
-            request = {"Bucket": self.bucket, "Key": self.full_key(key), "Body": body, "ContentLength": size,
+            request = {"Bucket": self.bucket, "Key": self.full_key(key), "Body": handle, "ContentLength": size,
                        "ContentMD5": content_md5, **args}
             with self._errors("upload", key):
                 response = self._exclusive(self._client.put_object, request)

@@ -655,3 +655,26 @@ def test_placement_refuses_to_adopt_bytes_that_do_not_match_their_own_metadata(l
     local.put_bytes(key, b"ID3-real", content_type="audio/mpeg", metadata={"sha256": "0" * 64})
     with pytest.raises(StorageError, match="do not match"):
         verified(local, key)
+
+
+def test_small_writes_do_not_wait_for_100_continue_and_large_ones_do(s3_bucket, tmp_path):
+    """A few hundred bytes of metadata.json go with their headers (no extra round trip to the store);
+    a large original still waits for the store's 100 Continue, so a refused write sends no body."""
+    backend = make_s3_storage(s3_bucket)
+    sent: dict[str, str | None] = {}
+
+    def capture(request, **_):
+        sent[request.url.rsplit("/", 1)[-1]] = request.headers.get("Expect")
+
+    backend._client.meta.events.register("before-send.s3.PutObject", capture)
+    try:
+        backend.put_bytes("small.json", b"{}", content_type="application/json")
+        large = tmp_path / "large.bin"
+        large.write_bytes(b"\0" * (2 * 1024 * 1024))
+        backend.put_file("large.bin", large, content_type="application/octet-stream", metadata=metadata_for())
+        with pytest.raises(ObjectExists):
+            backend.put_file("large.bin", large, content_type="application/octet-stream", metadata=metadata_for())
+    finally:
+        backend.close()
+    assert sent["small.json"] is None
+    assert sent["large.bin"] in ("100-continue", b"100-continue")

@@ -29,6 +29,7 @@ same, and masking them would destroy the evidence this document exists for.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -124,6 +125,7 @@ def key_segments(key: str) -> list[str]:
     return [part.lower() for part in _KEY_SPLIT.split(key) if part]
 
 
+@functools.lru_cache(maxsize=4096)  # vendor records repeat the same few dozen field names
 def is_secret_key(key: str) -> bool:
     """Whether a field named ``key`` holds a secret (the rules in the module docstring)."""
     parts = key_segments(key)

@@ -128,12 +128,15 @@ class RoutingTransport(httpx.BaseTransport):
             except (ImportError, ValueError, httpx.InvalidURL) as exc:
                 raise ConfigError(f"proxy {redact_url(url)} cannot be used: {exc}") from None
 
-    def proxy_for(self, url: str) -> str | None:
-        """The proxy URL a request to ``url`` goes through, or None (direct)."""
+    def proxy_for(self, url: str | httpx.URL) -> str | None:
+        """The proxy URL a request to ``url`` goes through, or None (direct). A request's own
+        ``httpx.URL`` is used as it is: parsing a long signed URL again costs more than the rest."""
         if self._proxy:
             return self._proxy
+        if not self._proxied:
+            return None  # no proxy in the environment: nothing to decide
         try:
-            parsed = httpx.URL(url)
+            parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
         except httpx.InvalidURL:
             return None
         scheme, host = parsed.scheme, parsed.host
@@ -145,7 +148,7 @@ class RoutingTransport(httpx.BaseTransport):
         return proxy
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        proxy = self.proxy_for(str(request.url))
+        proxy = self.proxy_for(request.url)
         if proxy is not None:
             return self._proxied[proxy].handle_request(request)
         pin = _current_pin()
