@@ -23,7 +23,7 @@ from storage._multipart import content_md5
 from storage._s3errors import error_code, translated
 from worker.errors import ObjectExists, StorageUnavailable
 
-__all__ = ["PROBE_KEY", "check_bucket"]
+__all__ = ["PROBE_KEY", "check_bucket", "remove_probe"]
 
 PROBE_KEY = "_state/_checks/conditional-write"
 _PROBE_BODY = b"recarchive: this store refuses a second write of one key (If-None-Match)\n"
@@ -71,7 +71,7 @@ def _probe_conditional_write(client: Any, bucket: str, prefix: str, endpoint: st
                 response = client.put_object(**request, IfNoneMatch="*")
         except ObjectExists:
             if version is not None and removable:
-                _remove(client, bucket, key, version)
+                remove_probe(client, bucket, key, version)
             return  # the store refused to write over the key: conditional writes hold
         version = str(response.get("VersionId") or "null")
         if attempt == 2:
@@ -80,7 +80,7 @@ def _probe_conditional_write(client: Any, bucket: str, prefix: str, endpoint: st
                 f"on {where} was accepted): racing workers could replace each other's recordings")
 
 
-def _remove(client: Any, bucket: str, key: str, version: str) -> None:
+def remove_probe(client: Any, bucket: str, key: str, version: str) -> None:
     """Remove the probe's own version (no delete marker left); one left behind costs nothing."""
     try:
         if version == "null":

@@ -21,7 +21,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from worker.errors import ObjectExists, StorageError, StorageUnavailable
+from worker.errors import ObjectExists, StorageError, StorageUnavailable, UploadCorrupted
 from worker.redact import mask_secrets
 
 __all__ = [
@@ -36,6 +36,8 @@ _DENIED = frozenset({
 })
 _NO_BUCKET = frozenset({"NoSuchBucket"})
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
+#: a digest sent with the upload did not match the bytes the store received
+_BAD_DIGEST = frozenset({"BadDigest", "XAmzContentChecksumMismatch"})
 
 
 def error_code(exc: ClientError) -> str:
@@ -101,6 +103,9 @@ def translate(exc: BaseException, *, action: str, where: str, endpoint: str) -> 
         status = _status(exc)
         if is_precondition_failed(exc):
             return ObjectExists(f"{where} already exists")
+        if code in _BAD_DIGEST:
+            return UploadCorrupted(f"S3 refused to {action} {where}: the bytes it received do not match the "
+                                   f"digest sent with them ({code}); nothing was stored")
         if is_not_implemented(exc):
             return StorageUnavailable(f"S3 endpoint {endpoint} does not implement what {action} {where} "
                                       f"needs ({code}); conditional writes (If-None-Match) are required")

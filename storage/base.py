@@ -17,9 +17,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Literal, Protocol
 
-__all__ = ["ObjectInfo", "Retention", "Storage", "WriteLock"]
+__all__ = ["ObjectInfo", "Retention", "Storage", "UploadDigest", "WriteLock"]
+
+#: the digest of an upload that a store checks against the bytes it receives (``storage._s3digest``)
+UploadDigest = Literal["sha256", "md5", "none"]
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,19 @@ class Storage(Protocol):
     url: str
     #: whether retention is enforced by the store (S3 Object Lock) rather than recorded only
     enforces_retention: bool
+    #: which digest of an uploaded file the store checks ("sha256", "md5" or "none"), so that the
+    #: downloader computes exactly what will be used: MD5 only where the store verifies ``Content-MD5``
+    upload_digest: UploadDigest
 
     def check(self, *, need_object_lock: bool = False, write: bool = True) -> None:
         """Prove the store is reachable and writable; ``StorageUnavailable`` (exit 3) if not.
         With ``need_object_lock``, a bucket without Object Lock is ``StorageUnavailable`` too.
         ``write=False`` proves it readable only and writes nothing (the auditing commands)."""
+        ...
+
+    def probe_upload_digest(self) -> UploadDigest:
+        """Find out (writing at most two tiny probe objects) which digest of an upload the store checks,
+        remember it as ``upload_digest`` and return it; ``check(write=True)`` does it too."""
         ...
 
     def full_key(self, key: str) -> str:
@@ -83,9 +94,11 @@ class Storage(Protocol):
         ...
 
     def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
-                 lock: WriteLock | None = None, content_md5: str | None = None) -> ObjectInfo:
-        """Store a local file; never overwrites. ``content_md5`` (base64), when the caller hashed the
-        file already (while downloading it), spares a second read and lets the store check the bytes."""
+                 lock: WriteLock | None = None, content_md5: str | None = None,
+                 sha256: str | None = None) -> ObjectInfo:
+        """Store a local file; never overwrites. ``sha256`` (hex) and ``content_md5`` (base64), when the
+        caller hashed the file already (while downloading it), spare a second read and let the store
+        check the bytes against the digest it verifies (``upload_digest``)."""
         ...
 
     def put_bytes(

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 from storage._keypath import check_key, check_prefix, covers, whole_seconds
 from storage._localside import PRIVATE, SideFiles, retention_from, sync_dir
-from storage.base import ObjectInfo, Retention, WriteLock
+from storage.base import ObjectInfo, Retention, UploadDigest, WriteLock
 from worker.errors import DiskError, ObjectExists, StorageError, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class LocalStorage:
     """Storage in a folder. All methods are thread-safe; sidecar updates are serialised per instance."""
 
     enforces_retention = False
+    upload_digest: UploadDigest = "none"  # a local copy is not checked against a digest: none is computed for it
 
     def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
         """``root`` is the folder holding the objects; it is created by ``from_settings``/``check``.
@@ -82,6 +83,10 @@ class LocalStorage:
         return store
 
     # ----------------------------------------------------------------- paths
+
+    def probe_upload_digest(self) -> UploadDigest:
+        """A local copy is checked against no digest (``verify`` re-reads it)."""
+        return self.upload_digest
 
     def full_key(self, key: str) -> str:
         """The key itself: the root folder plays the part of the bucket prefix."""
@@ -214,8 +219,9 @@ class LocalStorage:
         return self._write(key, _read_chunks(stream), content_type, metadata, overwrite=False, lock=lock)
 
     def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
-                 lock: WriteLock | None = None, content_md5: str | None = None) -> ObjectInfo:
-        del content_md5  # a local copy is not checked against it
+                 lock: WriteLock | None = None, content_md5: str | None = None,
+                 sha256: str | None = None) -> ObjectInfo:
+        del content_md5, sha256  # a local copy is not checked against them
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed below; an unreadable spool is a disk error
         except OSError as exc:

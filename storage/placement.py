@@ -63,14 +63,14 @@ def place_file(storage: Storage, key: str, path: Path, *, sha256: str, size: int
     """Store ``path`` at ``key`` unless the same bytes stand there; ``OtherBytes`` if others do."""
     try:
         storage.put_file(key, path, content_type=content_type, metadata=metadata, lock=lock,
-                         content_md5=content_md5)
+                         content_md5=content_md5, sha256=sha256)
         return Placed.STORED
     except ObjectExists:
         pass
     existing = storage.head(key)
     if existing is None:  # there a moment ago: a store that lists a delete marker; try once more
         storage.put_file(key, path, content_type=content_type, metadata=metadata, lock=lock,
-                         content_md5=content_md5)
+                         content_md5=content_md5, sha256=sha256)
         return Placed.STORED
     if not same_bytes(existing, sha256, size):
         raise OtherBytes(f"{key} holds other bytes (sha256 {existing.metadata.get('sha256', '?')[:12]}…)",

@@ -35,9 +35,10 @@ from botocore.utils import determine_content_length
 from storage._keypath import check_key, check_prefix, covers, whole_seconds
 from storage._multipart import content_md5, upload_stream
 from storage._s3check import check_bucket
+from storage._s3digest import checksum_sha256, probe_upload_digest
 from storage._s3errors import translated
 from storage._s3lock import info_from_head, lock_args, missing_lock
-from storage.base import ObjectInfo, Retention, WriteLock
+from storage.base import ObjectInfo, Retention, UploadDigest, WriteLock
 from worker.errors import ObjectExists, StorageError
 from worker.redact import redact_url
 
@@ -88,6 +89,8 @@ class S3Storage:
     """One bucket (and optional prefix) on an S3-compatible endpoint. Thread-safe (boto3 clients are)."""
 
     enforces_retention = True
+    #: until ``check`` has probed the store: Content-MD5, which every S3-compatible store understands
+    upload_digest: UploadDigest = "md5"
 
     def __init__(
         self,
@@ -208,6 +211,13 @@ class S3Storage:
         ``write=False`` (auditing: read-only credentials suffice) writes no probe object."""
         check_bucket(self._client, self.bucket, self.prefix, self.endpoint, self._extra,
                      need_object_lock=need_object_lock, write=write)
+        if write:
+            self.probe_upload_digest()
+
+    def probe_upload_digest(self) -> UploadDigest:
+        """Which digest the store checks on upload (``storage._s3digest``), remembered for every upload."""
+        self.upload_digest = probe_upload_digest(self._client, self.bucket, self.prefix, self.endpoint, self._extra)
+        return self.upload_digest
 
     # ----------------------------------------------------------------- reads
 
@@ -287,30 +297,41 @@ class S3Storage:
                           metadata=dict(args["Metadata"]), last_modified=datetime.now(UTC))
 
     def put_file(self, key: str, path: Path, *, content_type: str, metadata: Mapping[str, str],
-                 lock: WriteLock | None = None, content_md5: str | None = None) -> ObjectInfo:
+                 lock: WriteLock | None = None, content_md5: str | None = None,
+                 sha256: str | None = None) -> ObjectInfo:
         """A local file: one conditional PUT streamed from disk up to ``SINGLE_PUT_MAX`` (what rclone
         and the AWS CLI do too: fewer requests, and the store checks ``If-None-Match`` itself), else
-        parallel parts through ``put_stream``. ``content_md5``: the file's MD5 as the caller computed it
-        while writing it (the store refuses the upload if the bytes sent differ); else it is read here."""
+        parallel parts through ``put_stream``. The PUT carries the digest the store verifies
+        (``upload_digest``, ``storage._s3digest``): ``sha256`` (hex) as ``x-amz-checksum-sha256``, or
+        ``content_md5`` (base64) as ``Content-MD5``; either as the caller computed it while writing the
+        file (the store refuses the upload if the bytes sent differ), else read here."""
         size = path.stat().st_size
         if size > self.single_put_max:
             with open(path, "rb") as handle:
                 return self.put_stream(key, handle, content_type=content_type, metadata=metadata, lock=lock)
         args = self._write_args(content_type, metadata, lock)
         with open(path, "rb") as handle:
-            if content_md5 is None:
-                digest = hashlib.md5(usedforsecurity=False)
-                while chunk := handle.read(1024 * 1024):
-                    digest.update(chunk)
-                handle.seek(0)
-                content_md5 = base64.b64encode(digest.digest()).decode("ascii")
             request = {"Bucket": self.bucket, "Key": self.full_key(key), "Body": handle, "ContentLength": size,
-                       "ContentMD5": content_md5, **args}
+                       **self._file_digest(handle, content_md5, sha256), **args}
             with self._errors("upload", key):
                 response = self._exclusive(self._client.put_object, request)
         self._locked(key, lock)
         return ObjectInfo(key=key, size=size, etag=str(response.get("ETag", "")).strip('"') or None,
                           content_type=content_type, metadata=dict(args["Metadata"]), last_modified=datetime.now(UTC))
+
+    def _file_digest(self, handle: BinaryIO, content_md5: str | None, sha256: str | None) -> dict[str, str]:
+        """The digest arguments of a file's ``PutObject``: what the store checks, hashed here only if
+        the caller did not (a second read of the file)."""
+        if self.upload_digest != "md5":
+            if sha256 is None:
+                sha256 = hashlib.file_digest(handle, "sha256").hexdigest()  # type: ignore[arg-type]
+                handle.seek(0)
+            return {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": checksum_sha256(sha256)}
+        if content_md5 is None:
+            md5 = hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False))  # type: ignore[arg-type]
+            content_md5 = base64.b64encode(md5.digest()).decode("ascii")
+            handle.seek(0)
+        return {"ContentMD5": content_md5}
 
     def put_bytes(
         self,

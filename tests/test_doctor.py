@@ -101,7 +101,8 @@ def test_doctor_passes_on_a_sound_setup(tmp_path: Path, sim: Simulator, s3_lock_
     assert _failures(lines) == []
     for prefix in ("ok    config:", "ok    credentials sim-convirza:", "ok    credentials sim-salesloft:",
                    "ok    ffmpeg:", "ok    encoder mp3:", f"ok    storage s3://{s3_lock_bucket.name}/recordings:",
-                   "ok    conditional writes", "ok    object lock", "ok    broker redis://127.0.0.1:"):
+                   "ok    conditional writes", "ok    upload checksums", "ok    object lock",
+                   "ok    broker redis://127.0.0.1:"):
         assert sum(line.startswith(prefix) for line in lines) == 1, (prefix, lines)
     # the JSON form says the same, with a schema, for scripts
     done = cli("doctor", "--config", str(config), "--json", env=_env(sim))
@@ -109,7 +110,8 @@ def test_doctor_passes_on_a_sound_setup(tmp_path: Path, sim: Simulator, s3_lock_
     assert done.returncode == 0
     assert document["schema"] == "recarchive.doctor/1" and document["ok"] is True
     assert {c["check"] for c in document["checks"]} >= {"config", "credentials", "ffmpeg", "encoder", "storage",
-                                                         "conditional writes", "object lock", "broker"}
+                                                         "conditional writes", "upload checksums", "object lock",
+                                                         "broker"}
     # the doctor archived nothing: its probe (and the storage check's) live under _state/ alone
     keys = [o["Key"] for o in s3_lock_bucket.client.list_objects_v2(Bucket=s3_lock_bucket.name).get("Contents", [])]
     assert "recordings/_state/doctor-probe" in keys

@@ -77,6 +77,7 @@ __all__ = [
     "TranscodeFailed",
     "Unavailable",
     "UnsafeURL",
+    "UploadCorrupted",
     "backoff_delay",
 ]
 
@@ -247,6 +248,14 @@ class DiskError(StorageError, RetryableError):
     the recording is retried with bounded retries, then parked, like any transient failure."""
 
     reason = "disk_error"
+
+
+class UploadCorrupted(StorageError, RetryableError):
+    """The store refused an upload whose bytes did not match the digest sent with it (``BadDigest``):
+    they changed between the hash and the store (a broken link, a failing disk). Nothing was stored;
+    retryable, since the next attempt sends the bytes again."""
+
+    reason = "upload_corrupted"
 
 
 class InsufficientSpace(DiskError):

@@ -28,6 +28,8 @@ would carry a signature).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import random
 import socket
@@ -47,6 +49,9 @@ _ERRORS = {
     "error500": (500, "Internal Server Error", "InternalError", "We encountered an internal error. Please try again."),
     "error503": (503, "Service Unavailable", "ServiceUnavailable", "Service is unable to handle request."),
     "slowdown": (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
+    # what a store that checks upload digests answers (``verify_digests``, ``refuse_checksums``)
+    "bad_digest": (400, "Bad Request", "BadDigest", "The digest you specified did not match what we received."),
+    "no_checksums": (400, "Bad Request", "InvalidArgument", "x-amz-checksum headers are not supported."),
 }
 #: response headers that describe the upstream hop, replaced by the proxy's own framing
 _HOP_RESPONSE = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
@@ -119,9 +124,18 @@ class S3FaultProxy:
     """The proxy: ``with S3FaultProxy(upstream_url, seed=s) as proxy: ... proxy.url ...``."""
 
     def __init__(self, upstream: str, *, seed: int = 0, record: bool = False,
-                 drop_headers: tuple[str, ...] = ()) -> None:
+                 drop_headers: tuple[str, ...] = (), verify_digests: tuple[str, ...] = (),
+                 refuse_checksums: bool = False, corrupt_puts: int = 0) -> None:
         """``drop_headers``: request headers never forwarded (``("If-None-Match",)`` makes the store
-        one that ignores conditional writes; moto checks no signature, so it still answers)."""
+        one that ignores conditional writes; moto checks no signature, so it still answers).
+        ``verify_digests`` (``"sha256"``, ``"md5"``) makes the store one that checks a PUT's
+        ``x-amz-checksum-sha256`` / ``Content-MD5`` against its body (moto checks neither), answering
+        ``BadDigest`` as AWS does; ``refuse_checksums`` one that refuses any ``x-amz-checksum-*`` header;
+        ``corrupt_puts``: that many PUT bodies from 64 KiB up get one byte flipped on the way, as a
+        broken link would."""
+        self.verify_digests = verify_digests
+        self.refuse_checksums = refuse_checksums
+        self.corrupt_puts = corrupt_puts
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
@@ -291,6 +305,11 @@ class S3FaultProxy:
             self._send_error(wfile, request, rule.action)
             self._note(request, _ERRORS[rule.action][0], rule.action)
             return True
+        refusal = self._digest_refusal(request)
+        if refusal is not None:
+            self._send_error(wfile, request, refusal)
+            self._note(request, _ERRORS[refusal][0], refusal)
+            return True
         upstream = self._forward(request)
         if rule is not None:  # after=True: the store applied the request; its answer is lost
             if rule.action in _ERRORS:
@@ -306,6 +325,28 @@ class S3FaultProxy:
         self._send(wfile, request, upstream)
         self._note(request, upstream.status, None)
         return request.headers.get("connection", "").lower() != "close"
+
+    def _digest_refusal(self, request: _Request) -> str | None:
+        """What a digest-checking store answers this request instead of storing it, or None."""
+        if request.method != "PUT":
+            return None
+        if self.refuse_checksums and any(name.startswith("x-amz-checksum-") for name in request.headers):
+            return "no_checksums"
+        if self.corrupt_puts and len(request.body) >= 65536:
+            with self._lock:
+                corrupt, self.corrupt_puts = self.corrupt_puts > 0, self.corrupt_puts - 1
+            if corrupt:
+                middle = len(request.body) // 2
+                request.body = request.body[:middle] + bytes([request.body[middle] ^ 0xFF]) + request.body[middle + 1:]
+        sent = request.headers.get("x-amz-checksum-sha256")
+        if "sha256" in self.verify_digests and sent is not None and \
+                sent != base64.b64encode(hashlib.sha256(request.body).digest()).decode("ascii"):
+            return "bad_digest"
+        sent = request.headers.get("content-md5")
+        if "md5" in self.verify_digests and sent is not None and \
+                sent != base64.b64encode(hashlib.md5(request.body, usedforsecurity=False).digest()).decode("ascii"):
+            return "bad_digest"
+        return None
 
     def _forward(self, request: _Request) -> _Upstream:
         with socket.create_connection(self.upstream, timeout=60) as sock:

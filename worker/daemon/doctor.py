@@ -27,7 +27,8 @@ from worker.errors import AccountError, ArchiverError, AuthError, ConfigError, O
 from worker.redact import mask_secrets
 
 __all__ = ["PROBE_KEY", "Check", "check_broker", "check_conditional_writes", "check_credentials",
-           "check_media", "check_object_lock", "check_storage", "fail", "ok", "run_checks", "skip"]
+           "check_media", "check_object_lock", "check_storage", "check_upload_digest", "fail", "ok", "run_checks",
+           "skip"]
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,27 @@ def check_conditional_writes(storage: Storage) -> Check:
                 "(If-None-Match ignored): archived objects could be replaced", storage.url)
 
 
+_DIGEST_WORDS = {
+    "sha256": "the store checks each upload's SHA-256 checksum (x-amz-checksum-sha256): the hash recorded "
+              "in metadata.json is the hash the store verified",
+    "md5": "the store checks each upload's Content-MD5 (originals are hashed with MD5 as well)",
+    "none": "the store checks no upload digest (neither x-amz-checksum-sha256 nor Content-MD5): bytes "
+            "changed in transit would go unnoticed until `recarchive verify` re-reads them",
+}
+
+
+def check_upload_digest(storage: Storage) -> Check:
+    """Which digest of an upload the store checks (``storage._s3digest``). A store that checks none
+    is a warning worth a line, not a failure: ``verify`` still proves fixity end to end."""
+    if not storage.enforces_retention:
+        return skip("upload checksums", "a local folder: copies are checked by `recarchive verify`", storage.url)
+    try:
+        digest = storage.probe_upload_digest()
+    except StorageError as exc:
+        return fail("upload checksums", f"the checksum probe failed: {exc}", storage.url)
+    return ok("upload checksums", f"{digest}: {_DIGEST_WORDS[digest]}", storage.url)
+
+
 def _probe_body() -> bytes:
     return f"recarchive doctor probe {datetime.now(UTC).isoformat()}\n".encode()
 
@@ -267,9 +289,10 @@ def run_checks(settings: Settings, storage: Storage, *, token_accounts: set[str]
     reachable = check_storage(storage)
     yield reachable
     if reachable.failed:
-        for name in ("conditional writes", "object lock"):
+        for name in ("conditional writes", "upload checksums", "object lock"):
             yield skip(name, "storage unreachable", storage.url)
     else:
         yield check_conditional_writes(storage)
+        yield check_upload_digest(storage)
         yield check_object_lock(settings, storage)
     yield check_broker(settings, timeout=broker_timeout)

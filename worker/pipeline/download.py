@@ -35,7 +35,7 @@ class Downloaded:
     size: int
     sniffed: Sniffed
     link: MediaLink
-    #: base64 MD5 of the spooled bytes (hashed as they arrived): the upload's Content-MD5
+    #: base64 MD5 of the spooled bytes (hashed as they arrived) where the store checks Content-MD5
     content_md5: str | None = None
 
 
@@ -53,7 +53,7 @@ def download_recording(ctx: ArchiveContext, handle: AccountHandle, recording: Re
     def head_check(head: bytes) -> None:
         sniff(head, recording_id=rid)
 
-    with Spool(path, head_check=head_check) as spool:
+    with Spool(path, head_check=head_check, md5=getattr(ctx.storage, "upload_digest", "md5") == "md5") as spool:
         while True:
             try:
                 if link is None or refresh:

@@ -57,13 +57,17 @@ class Spool:
     #: ``NotMedia`` so an error page is refused before a large body is downloaded
     head_check: Callable[[bytes], None] | None = None
     _head_checked: bool = False
+    #: MD5 too, in the same pass, where the store checks it (Content-MD5) against the bytes it
+    #: receives (``Storage.upload_digest``): the upload then needs no second read of the spool, and what
+    #: it stores is what was hashed here. Elsewhere MD5 would cost half again SHA-256's CPU for nothing.
+    md5: bool = True
     _sha: Any = field(default_factory=hashlib.sha256)
-    #: MD5 too, in the same pass: the store checks it (Content-MD5) against the bytes it receives, so
-    #: the upload needs no second read of the spool, and what it stores is what was hashed here
-    _md5: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
+    _md5: Any = None
     _file: IO[bytes] | None = None
 
     def __enter__(self) -> Spool:
+        if self.md5 and self._md5 is None:
+            self._md5 = hashlib.md5(usedforsecurity=False)
         self._file = open(self.path, "wb")
         return self
 
@@ -78,7 +82,8 @@ class Spool:
         if len(self.head) < SNIFF_BYTES:
             self.head += chunk[: SNIFF_BYTES - len(self.head)]
         self._sha.update(chunk)
-        self._md5.update(chunk)
+        if self._md5 is not None:
+            self._md5.update(chunk)
         self.size += len(chunk)
         if not self._head_checked and len(self.head) >= SNIFF_BYTES:
             self.check_head()
@@ -97,7 +102,7 @@ class Spool:
         self.size = 0
         self.head = bytearray()
         self._sha = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if self.md5 else None
         self._head_checked = False
         self.restarts += 1
 
@@ -113,9 +118,9 @@ class Spool:
         return str(self._sha.hexdigest())
 
     @property
-    def content_md5(self) -> str:
-        """The base64 MD5 of everything written (an HTTP ``Content-MD5`` value)."""
-        return base64.b64encode(self._md5.digest()).decode("ascii")
+    def content_md5(self) -> str | None:
+        """The base64 MD5 of everything written (an HTTP ``Content-MD5`` value); None if not hashed."""
+        return None if self._md5 is None else base64.b64encode(self._md5.digest()).decode("ascii")
 
 
 def fetch_into(
