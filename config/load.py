@@ -90,6 +90,9 @@ def _secret(env: Mapping[str, str], variable: str, key: str, account: str) -> st
     if not value.strip():
         raise ConfigError(f"config error: {key}: environment variable {variable} is not set (account {account!r})")
     register_secret(value)
+    if not value.isascii() or not value.isprintable():  # it goes in an HTTP header or query: never shown
+        raise ConfigError(f"config error: {key}: environment variable {variable} holds non-ASCII or control "
+                          f"characters, which no vendor token has (account {account!r}); check how it was set")
     return value
 
 

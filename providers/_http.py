@@ -237,6 +237,10 @@ class VendorClient:
         if content is not None:
             headers["Content-Type"] = "application/json"
         shown = redact_url(url)
+        for name, value in headers.items():
+            if not value.isascii():  # the value is a credential: named, never shown
+                raise AuthError(f"{shown}: the {name} header for this account holds non-ASCII text; "
+                                "HTTP headers carry ASCII only (check the token)")
         last_error: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             self.limiter.acquire()

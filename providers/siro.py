@@ -52,6 +52,7 @@ file is its redacted audio.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -94,6 +95,8 @@ _URL_KEYS = ("signedUrl", "url", "downloadUrl")
 _ONE_OVERRIDES: Mapping[int, Action] = {404: Action.NO_RECORDING}
 #: answers of the signedUrl call this module handles itself (401: re-mint; 403/404: see above);
 #: a 400 concerns that one recording, not the account
+#: what an access token may hold to go in an ``Authorization`` header: visible ASCII, no spaces
+_BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
 _SIGN_OVERRIDES: Mapping[int, Action] = {400: Action.PARK, 401: Action.OK, 403: Action.OK, 404: Action.OK}
 _MINT_OVERRIDES: Mapping[int, Action] = {404: Action.FAIL_ACCOUNT, 422: Action.FAIL_ACCOUNT}
 
@@ -266,6 +269,9 @@ class SiroProvider(VendorBase):
             data = document.get("data")
             found = data if isinstance(data, Mapping) else document
             token = as_text(found.get("accessToken"), "siro access-token answer: accessToken")
+            if token is not None and not _BEARER_TOKEN.fullmatch(token):
+                raise BadVendorData("siro access-token answer: accessToken holds spaces or non-ASCII "
+                                    "characters, which no HTTP header can carry")
         except AccountError as exc:
             raise AuthError(f"siro: minting an OAuth access token for app {client_id!r} and user "
                             f"{self.account.oauth_user_id!r} failed: {exc.message} (check oauth_client_id, "

@@ -45,6 +45,15 @@ def test_good_config_loads_with_token_from_env(tmp_path: Path) -> None:
     assert settings.schedule.lookback.total_seconds() == 7200
 
 
+@pytest.mark.parametrize("value", ["s3cr3t\u202e", "tök", "line\nbreak"])
+def test_a_token_no_header_can_carry_is_a_config_error_naming_the_variable_not_the_value(
+        tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, GOOD), {"ACME_CONVIRZA_TOKEN": value})
+    assert "ACME_CONVIRZA_TOKEN" in str(info.value) and "non-ASCII" in str(info.value)
+    assert value not in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [

@@ -336,6 +336,11 @@ def test_a_refused_mint_stops_the_account_without_the_secret(build: Any) -> None
                                                              else listing([item()])))
     with pytest.raises(AuthError, match="accessToken"):
         missing.provider.resolve_media(ready(missing))
+    # a token no header can carry (found by the parser fuzz: U+202E) is the vendor's bad answer, named
+    unusable = build(SiroProvider, account(), lambda r: reply({"accessTokenId": "x", "accessToken": "\u202eab c"}
+                                                              if r.url.path == MINT else listing([item()])))
+    with pytest.raises(AuthError, match="non-ASCII"):
+        unusable.provider.resolve_media(ready(unusable))
 
 
 @pytest.mark.parametrize(("one", "error", "words"), [
