@@ -93,10 +93,10 @@ PAGE_SIZE = 100
 SINCE_PARAM = "updatedAt:gte"
 _URL_KEYS = ("signedUrl", "url", "downloadUrl")
 _ONE_OVERRIDES: Mapping[int, Action] = {404: Action.NO_RECORDING}
-#: answers of the signedUrl call this module handles itself (401: re-mint; 403/404: see above);
-#: a 400 concerns that one recording, not the account
 #: what an access token may hold to go in an ``Authorization`` header: visible ASCII, no spaces
 _BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
+#: answers of the signedUrl call this module handles itself (401: re-mint; 403/404: see above);
+#: a 400 concerns that one recording, not the account
 _SIGN_OVERRIDES: Mapping[int, Action] = {400: Action.PARK, 401: Action.OK, 403: Action.OK, 404: Action.OK}
 _MINT_OVERRIDES: Mapping[int, Action] = {404: Action.FAIL_ACCOUNT, 422: Action.FAIL_ACCOUNT}
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from storage._s3check import remove_probe
-from storage._s3errors import error_code, translated
+from storage._s3errors import BAD_DIGEST, error_code, translated
 from storage.base import UploadDigest
 from worker.errors import ObjectExists
 
@@ -46,8 +46,9 @@ SHA256_PROBE_KEY = "_state/_checks/checksum-sha256"
 MD5_PROBE_KEY = "_state/_checks/content-md5"
 _BODY = b"recarchive: this body does not match the digest sent with it\n"
 _WRONG = b"not the body"
-#: what stores answer a digest that does not match the body (AWS and most: BadDigest)
-_DIGEST_REFUSED = {"BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"}
+#: what stores answer a digest that does not match the body (AWS and most: BadDigest); some answer a
+#: probe's wrong digest as malformed (InvalidDigest), which says as much that they check it
+_DIGEST_REFUSED = BAD_DIGEST | {"InvalidDigest"}
 
 
 def checksum_sha256(hex_digest: str) -> str:

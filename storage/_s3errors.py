@@ -25,7 +25,8 @@ from worker.errors import ObjectExists, StorageError, StorageUnavailable, Upload
 from worker.redact import mask_secrets
 
 __all__ = [
-    "error_code", "is_not_found", "is_not_implemented", "is_precondition_failed", "translate", "translated",
+    "BAD_DIGEST", "error_code", "is_not_found", "is_not_implemented", "is_precondition_failed", "translate",
+    "translated",
 ]
 
 #: codes meaning "these credentials may not use this bucket": the run stops (exit 3)
@@ -37,7 +38,7 @@ _DENIED = frozenset({
 _NO_BUCKET = frozenset({"NoSuchBucket"})
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
 #: a digest sent with the upload did not match the bytes the store received
-_BAD_DIGEST = frozenset({"BadDigest", "XAmzContentChecksumMismatch"})
+BAD_DIGEST = frozenset({"BadDigest", "XAmzContentChecksumMismatch"})
 
 
 def error_code(exc: ClientError) -> str:
@@ -103,7 +104,7 @@ def translate(exc: BaseException, *, action: str, where: str, endpoint: str) -> 
         status = _status(exc)
         if is_precondition_failed(exc):
             return ObjectExists(f"{where} already exists")
-        if code in _BAD_DIGEST:
+        if code in BAD_DIGEST:
             return UploadCorrupted(f"S3 refused to {action} {where}: the bytes it received do not match the "
                                    f"digest sent with them ({code}); nothing was stored")
         if is_not_implemented(exc):

@@ -115,10 +115,6 @@ def _metadata_key_of(document: dict[str, Any]) -> str:
     return metadata_key(prefix)
 
 
-def _metadata_full_key(storage: Storage, document: dict[str, Any]) -> str:
-    return storage.full_key(_metadata_key_of(document))
-
-
 class ManifestHook(ArchiveHooks):
     """Pipeline observer: one manifest entry per committed recording, and the days that ended closed
     whenever an account's pass settles — in ``recarchive run`` and in the daemon's discovery alike.
@@ -166,19 +162,17 @@ class ManifestHook(ArchiveHooks):
                         document.get("recording_id"), exc)
 
 
-def entry_key(storage: Storage, account: str, document: dict[str, Any]) -> str:
-    """Where the pending entry of a ``metadata.json`` document goes (its archived day, its key)."""
-    return _entry_key(storage, account, document, _metadata_full_key(storage, document))
-
-
-def _entry_key(storage: Storage, account: str, document: dict[str, Any], meta_full: str) -> str:
+def entry_key(storage: Storage, account: str, document: dict[str, Any], meta_full: str | None = None) -> str:
+    """Where the pending entry of a ``metadata.json`` document goes (its archived day, its key);
+    ``meta_full``: that ``metadata.json``'s full key, when the caller has it."""
     archived = parse_iso(document.get("archived_at")) or datetime.now(UTC)
+    meta_full = meta_full or storage.full_key(_metadata_key_of(document))
     return pending_key(account, archived.astimezone(UTC).date(), meta_full)
 
 
 def write_entry(storage: Storage, account: str, document: dict[str, Any], body: bytes | None = None) -> str:
     meta_full, lines = entry_lines(storage, document, body)
-    key = _entry_key(storage, account, document, meta_full)
+    key = entry_key(storage, account, document, meta_full)
     entry = {"schema": ENTRY_SCHEMA, "account": account, "metadata_key": meta_full, "lines": lines}
     # ObjectExists: the same recording's entry, written by an earlier attempt of this very hook
     with contextlib.suppress(ObjectExists):

@@ -53,7 +53,7 @@ def download_recording(ctx: ArchiveContext, handle: AccountHandle, recording: Re
     def head_check(head: bytes) -> None:
         sniff(head, recording_id=rid)
 
-    with Spool(path, head_check=head_check, md5=getattr(ctx.storage, "upload_digest", "md5") == "md5") as spool:
+    with Spool(path, head_check=head_check, md5=ctx.storage.upload_digest == "md5") as spool:
         while True:
             try:
                 if link is None or refresh:
