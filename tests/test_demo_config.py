@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from tests.fixtures._ports import free_port
 
 BIN = Path(sys.executable).parent / "recarchive"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -34,20 +32,18 @@ def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
 
 @pytest.fixture
 def simulate_port() -> Iterator[int]:
-    """``recarchive simulate`` as a separate process on a free port, stopped by the test."""
-    port = free_port()
-    proc = subprocess.Popen([str(BIN), "simulate", "--port", str(port)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_clean_env())
+    """``recarchive simulate`` as a separate process, stopped by the test. It binds port 0 and says
+    which port it got: a port chosen beforehand could be taken by another process in between (seen
+    once in a full run: the report step then met a closed port)."""
+    proc = subprocess.Popen([str(BIN), "simulate", "--port", "0"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_clean_env(), text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "recarchive simulate exited"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "recarchive simulate did not listen"
-                time.sleep(0.2)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # "recarchive simulator on http://127.0.0.1:PORT (seed 0); ..."
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", first)
+        assert match and proc.poll() is None, f"recarchive simulate did not start: {first!r}"
+        port = int(match.group(1))
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
         yield port
     finally:
         proc.terminate()
@@ -56,6 +52,8 @@ def simulate_port() -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def test_demo_leaves_a_config_every_command_works_on(tmp_path: Path, simulate_port: int) -> None:
